@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/acereason demo
+	BIN=$(BIN) scripts/pipeline_demo.sh
 
 test: $(STAMP)
 	$(BIN)/ruff check acereason tests benchmarks

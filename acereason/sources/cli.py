@@ -96,7 +96,7 @@ def stats(files: list[Path] = typer.Argument(..., help="Problem files (ours) or 
                 tests_per.append(len(p.tests))
     except DataError as err:
         raise fail(err) from None
-    console = Console()
+    console = Console(soft_wrap=True)
     table = Table(title="problems by domain and source")
     for col in ("domain", "source", "problems"):
         table.add_column(col, justify="right" if col == "problems" else "left")
