@@ -22,7 +22,7 @@ demo: $(STAMP)
 	BIN=$(BIN) scripts/pipeline_demo.sh
 
 test: $(STAMP)
-	$(BIN)/ruff check acereason tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP)
@@ -32,8 +32,8 @@ test-gpu: $(STAMP)
 	$(BIN)/python -m pytest -q -m gpu
 
 lint: $(STAMP)
-	$(BIN)/ruff check acereason tests benchmarks
-	$(BIN)/ruff format --check acereason tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean-venv:
 	rm -rf $(VENV)
