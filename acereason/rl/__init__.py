@@ -1,0 +1,1 @@
+"""GRPO training: pure algorithm functions, the recipe schema, the staged trainer and checkpoints."""

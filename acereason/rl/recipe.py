@@ -1,0 +1,230 @@
+"""The recipe: a YAML file of stages, validated by pydantic before any work starts.
+
+Every knob AceReason-Nemotron (arXiv 2505.16400) names is a field here; ``configs/acereason-7b.yaml``
+and ``configs/acereason-14b.yaml`` encode the paper's schedule (math 8K -> 16K -> 24K, code 24K -> 32K,
+final math 32K). A bad recipe fails with one line naming the file and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from acereason.schema import DataError, _first_error
+
+MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+CODE_INSTRUCTION = ("Write a Python program that solves the problem. Reason first, then give the final "
+                    "solution in a single ```python code block.")
+
+
+class _Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelCfg(_Cfg):
+    """Where the policy comes from: a local Hugging Face directory, or the in-process tiny model."""
+
+    path: str | None = None
+    """Local HF model directory (no hub access). Relative paths resolve against the recipe file."""
+    tiny: bool = False
+    """Build the tiny char-level Qwen2 in-process (tests, demo) instead of loading ``path``."""
+    tiny_layers: int = 2
+    tiny_hidden: int = 128
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Parameter dtype. On GPU keep float32 master weights and use ``bf16_autocast``."""
+    bf16_autocast: bool = False
+    """bf16 autocast for forward/backward (GPU)."""
+    gradient_checkpointing: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelCfg:
+        if not self.tiny and not self.path:
+            raise ValueError("set 'path' to a local model directory, or 'tiny: true'")
+        return self
+
+
+class PassRateFilter(_Cfg):
+    """Stage-entry prompt filter: sample ``samples`` responses per prompt with the entering policy and keep
+    prompts whose pass rate lies in [min_pass_rate, max_pass_rate]. The paper keeps prompts solved at
+    most 6/16 times at its 24K/32K math stages."""
+
+    samples: int = Field(16, ge=1)
+    max_pass_rate: float = Field(6 / 16, ge=0, le=1)
+    min_pass_rate: float = Field(0.0, ge=0, le=1)
+    max_tokens: int | None = None
+    """Response budget for the measurement (defaults to the stage's)."""
+
+
+class StageCfg(_Cfg):
+    """One RL stage (the paper trains each as its own run, initialised from the previous stage)."""
+
+    name: str
+    domain: Literal["math", "code"]
+    data: list[str] = Field(min_length=1)
+    """Problem files (our schema, JSONL or Parquet), relative to the recipe file."""
+    max_response_tokens: int = Field(gt=0)
+    """Response length budget; the paper's curriculum is 8K -> 16K -> 24K (math), 24K -> 32K (code)."""
+    max_prompt_tokens: int = Field(1024, gt=0)
+    rollouts_per_prompt: int = 8
+    """Group size G (8 at 8K; 16 at 16K/24K for math)."""
+    prompts_per_step: int = Field(128, ge=1)
+    """Prompts per rollout batch (128 in the paper)."""
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    lr: float = Field(1e-6, gt=0)
+    """AdamW learning rate: 1e-6 math, 5e-6 code (as printed in the paper)."""
+    steps: int | None = Field(None, ge=1)
+    epochs: int | None = Field(None, ge=1)
+    overlong_filtering: bool = False
+    """Mask the loss of truncated responses (AceReason 1.1: on at 8K/16K, off at 32K)."""
+    pass_rate_filter: PassRateFilter | None = None
+    remove_solved_each_epoch: bool = False
+    """Epoch-wise removal of prompts that every rollout solved during the epoch (code stage 2)."""
+    difficulty_max: float | None = Field(None, ge=0)
+    """Keep problems whose ``meta.difficulty_score`` (0-8, from validator pass rates) is at most this
+    (code stage 1: 5 for 7B, 7 for 14B). Problems without a score are kept."""
+    temperature_schedule: list[float] | None = None
+    """Per-epoch temperatures (code stage 2: 0.6 -> 1.0); the last value repeats."""
+    rollouts_schedule: list[int] | None = None
+    """Per-epoch group sizes (code stage 2: 8 -> 16); the last value repeats."""
+    entropy_target: float | None = Field(None, gt=0)
+    """Adapt temperature each step to hold the sampled-token entropy near this (AceReason 1.1: ~0.3)."""
+    zero_variance_groups: Literal["keep", "drop", "resample"] = "keep"
+    """Groups whose rollouts all get the same reward carry no signal: keep them (advantage 0), drop
+    them from the loss, or sample more prompts to refill the batch."""
+    replay_data: list[str] = Field(default_factory=list)
+    """Other-domain problem files mixed into each batch (guards the other domain's output format)."""
+    replay_fraction: float = Field(0.0, ge=0, lt=1)
+    only_unsolved_from: str | None = None
+    """Keep only prompts never solved in the named earlier stage (the paper's final math 32K stage)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> StageCfg:
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("set exactly one of 'steps' or 'epochs'")
+        sizes = [self.rollouts_per_prompt, *(self.rollouts_schedule or [])]
+        if min(sizes) < 2:
+            raise ValueError("GRPO requires at least 2 rollouts per prompt (group size >= 2)")
+        if self.replay_fraction and not self.replay_data:
+            raise ValueError("replay_fraction > 0 needs replay_data files")
+        if self.temperature_schedule is not None and (not self.temperature_schedule
+                                                      or min(self.temperature_schedule) <= 0):
+            raise ValueError("temperature_schedule must be a non-empty list of positive temperatures")
+        return self
+
+    def temperature_at(self, epoch: int) -> float:
+        if self.temperature_schedule:
+            return self.temperature_schedule[min(epoch, len(self.temperature_schedule) - 1)]
+        return self.temperature
+
+    def group_size_at(self, epoch: int) -> int:
+        if self.rollouts_schedule:
+            return self.rollouts_schedule[min(epoch, len(self.rollouts_schedule) - 1)]
+        return self.rollouts_per_prompt
+
+
+class TrainCfg(_Cfg):
+    """Settings shared by all stages."""
+
+    seed: int = 0
+    device: str = "auto"
+    """``auto`` picks CUDA when available, else CPU."""
+    deterministic: bool = True
+    """Deterministic torch algorithms (CPU runs then resume to identical metrics)."""
+    micro_batch_size: int = Field(16, ge=1)
+    """Responses per forward/backward; gradients accumulate to one step per rollout batch."""
+    updates_per_batch: int = Field(1, ge=1)
+    """1 = strictly on-policy (the paper). >1 re-uses a batch and needs ``clip_eps``."""
+    clip_eps: float | None = Field(None, gt=0, lt=1)
+    clip_eps_high: float | None = Field(None, gt=0)
+    advantage: Literal["grpo", "dr_grpo"] = "grpo"
+    loss_aggregation: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"] = "token-mean"
+    kl_coef: float = Field(0.0, ge=0)
+    """k3 KL to the stage's initial policy; 0 in the paper (no KL)."""
+    weight_decay: float = Field(0.0, ge=0)
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = Field(0, ge=0)
+    grad_clip: float | None = Field(1.0, gt=0)
+    reward_fn: str | None = None
+    """``module:function`` of a custom batch reward ``fn(problems, responses) -> list[Verdict]``; default:
+    the rule-based verifiers (``acereason.verify.reward.score_batch``)."""
+    reward_timeout_s: float = Field(30.0, gt=0)
+    """Wall bound per verification; a timeout scores 0 and is counted."""
+    verify_workers: int | None = None
+    generation_batch_size: int = Field(64, ge=1)
+    checkpoint_every: int = Field(10, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    math_instruction: str = MATH_INSTRUCTION
+    code_instruction: str = CODE_INSTRUCTION
+    system_prompt: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainCfg:
+        if self.updates_per_batch > 1 and self.clip_eps is None:
+            raise ValueError("updates_per_batch > 1 re-uses samples off-policy: set clip_eps (e.g. 0.2)")
+        return self
+
+
+class Recipe(_Cfg):
+    """A whole run: the policy, shared training settings and the ordered stages."""
+
+    name: str = "run"
+    model: ModelCfg
+    train: TrainCfg = Field(default_factory=TrainCfg)
+    stages: list[StageCfg] = Field(min_length=1)
+    base_dir: Path = Path(".")
+    """Directory that relative paths resolve against (set to the recipe file's directory on load)."""
+
+    @field_validator("stages")
+    @classmethod
+    def _unique_names(cls, stages: list[StageCfg]) -> list[StageCfg]:
+        names = [s.name for s in stages]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"stage names must be unique, repeated: {sorted(dup)}")
+        for i, s in enumerate(stages):
+            if s.only_unsolved_from and s.only_unsolved_from not in names[:i]:
+                raise ValueError(f"stage {s.name!r}: only_unsolved_from names no earlier stage")
+        return stages
+
+    def resolve(self, p: str) -> Path:
+        path = Path(p)
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def load_recipe(path: str | Path, check_files: bool = True, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Read and validate a recipe; raise :class:`DataError` naming the file and field on any problem.
+
+    With ``check_files`` every data file must exist, so a typo fails before any model is loaded.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise DataError(path, None, f"cannot read recipe: {err.strerror or err}") from None
+    except yaml.YAMLError as err:
+        line = getattr(getattr(err, "problem_mark", None), "line", None)
+        raise DataError(path, None if line is None else line + 1, f"invalid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise DataError(path, None, "a recipe is a YAML mapping with 'model' and 'stages'")
+    raw.update(overrides or {})
+    raw.setdefault("base_dir", str(path.parent.resolve()))
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as err:
+        field, msg = _first_error(err)
+        raise DataError(path, None, msg, field=field) from None
+    if check_files:
+        for i, stage in enumerate(recipe.stages):
+            for key in ("data", "replay_data"):
+                for j, f in enumerate(getattr(stage, key)):
+                    if not recipe.resolve(f).exists():
+                        raise DataError(path, None, f"no such file: {recipe.resolve(f)}",
+                                        field=f"stages.{i}.{key}.{j}")
+        if recipe.model.path and not recipe.model.tiny and not recipe.resolve(recipe.model.path).exists():
+            raise DataError(path, None, f"no such model directory: {recipe.resolve(recipe.model.path)}",
+                            field="model.path")
+    return recipe

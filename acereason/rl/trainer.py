@@ -1,0 +1,253 @@
+"""The staged GRPO trainer: sample prompts -> n rollouts -> verified rewards -> one on-policy step.
+
+Run it with ``acereason train RECIPE.yaml --out RUN_DIR [--resume]``. How it follows AceReason-Nemotron
+(arXiv 2505.16400): stages run in order, each starting from the previous stage's policy with a fresh
+AdamW; each step samples ``prompts_per_step`` prompts and ``G`` rollouts per prompt, scores them with
+the rule-based verifiers (1/0), normalises rewards within each group, and takes exactly one optimizer
+step (strictly on-policy, no KL, token-level loss). Between stages and epochs prompts are filtered
+(pass rate at stage entry, epoch-wise removal of prompts every rollout solved, difficulty caps).
+
+Determinism: every random choice derives from ``(seed, stage, epoch or step)``: data order, sampling
+seeds, filter measurements. A resumed run therefore needs only the checkpoint (weights, optimizer,
+scheduler, position, pass history) to reproduce an uninterrupted run's metrics exactly on CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from acereason.rl.batch import Sample, rollout_logprobs, train_step
+from acereason.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_states
+from acereason.rl.data import load_stage_problems, select_entry_prompts
+from acereason.rl.logging import MetricsLogger
+from acereason.rl.prompts import build_messages
+from acereason.rl.recipe import Recipe, StageCfg
+from acereason.rl.rewards import RewardFn, load_reward_fn
+from acereason.schema import Problem, Verdict
+
+TIME_KEYS = ("time/generate", "time/verify", "time/train", "time/step", "perf/tokens_per_s")
+
+
+def _seed(*parts: int) -> int:
+    """A stable 31-bit seed from integers (no Python hash randomisation involved)."""
+    h = 1469598103934665603
+    for p in parts:
+        h = ((h ^ (p & 0xFFFFFFFFFFFF)) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h & 0x7FFFFFFF
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_policy(recipe: Recipe, device: torch.device) -> tuple[torch.nn.Module, Any]:
+    """The initial policy and tokenizer (local directory, or the in-process tiny model)."""
+    cfg = recipe.model
+    if cfg.tiny and not cfg.path:
+        from acereason.models import TinyModelConfig, build_char_tokenizer, build_tiny_model
+
+        tok = build_char_tokenizer()
+        model = build_tiny_model(tok, TinyModelConfig(layers=cfg.tiny_layers, hidden=cfg.tiny_hidden),
+                                 seed=recipe.train.seed)
+    else:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = recipe.resolve(cfg.path or "")
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True,
+                                                     dtype=getattr(torch, cfg.dtype))
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return model.to(device), tok
+
+
+class Trainer:
+    """Runs a recipe's stages in order, writing ``metrics.jsonl``, TensorBoard events and checkpoints
+    under ``out_dir``; ``resume=True`` continues from the latest checkpoint exactly."""
+
+    def __init__(self, recipe: Recipe, out_dir: str | Path, resume: bool = False,
+                 reward_fn: RewardFn | None = None, generator_factory: Callable[..., Any] | None = None,
+                 progress: bool = True) -> None:
+        self.recipe = recipe
+        self.out = Path(out_dir)
+        self.cfg = recipe.train
+        self.device = pick_device(self.cfg.device)
+        if self.cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        random.seed(self.cfg.seed)
+        torch.manual_seed(self.cfg.seed)
+        self.model, self.tokenizer = load_policy(recipe, self.device)
+        self.reward_fn = reward_fn or load_reward_fn(self.cfg.reward_fn, self.cfg.reward_timeout_s,
+                                                     self.cfg.verify_workers)
+        self.generator_factory = generator_factory
+        self.progress = progress
+        self.ckpt_dir = self.out / "checkpoints"
+        self.state: dict[str, Any] = {"stage_index": 0, "global_step": 0, "stages": {}}
+        self._optim_state: dict[str, Any] | None = None
+        self.pool_by_id: dict[str, Problem] = {}
+        self.out.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._resume()
+        elif latest_checkpoint(self.ckpt_dir) is not None:
+            raise FileExistsError(f"{self.out} already holds a run; pass --resume or choose another --out")
+        (self.out / "recipe.json").write_text(recipe.model_dump_json(indent=1))
+        self.log = MetricsLogger(self.out, truncate_after=self.state["global_step"] if resume else None)
+
+    # ----------------------------------------------------------------------------------------- state
+    def _resume(self) -> None:
+        path = latest_checkpoint(self.ckpt_dir)
+        if path is None:
+            return
+        self.state, self._optim_state = load_checkpoint(path, self.model)
+        set_rng_states(self._optim_state["rng"])
+
+    def _stage_state(self, stage: StageCfg) -> dict[str, Any]:
+        return self.state["stages"].setdefault(stage.name, {
+            "step": 0, "epoch": 0, "pos": 0, "active": None, "solved_this_epoch": [], "history": {},
+            "temperature": None, "done": False, "filtered": {},
+        })
+
+    def _checkpoint(self, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+        save_checkpoint(self.ckpt_dir, self.state["global_step"], self.model, optimizer, scheduler, self.state,
+                        keep=self.cfg.keep_checkpoints)
+
+    # ----------------------------------------------------------------------------------------- run
+    def run(self) -> dict[str, Any]:
+        """Train every remaining stage; returns the final trainer state."""
+        try:
+            for index in range(self.state["stage_index"], len(self.recipe.stages)):
+                self.state["stage_index"] = index
+                self._run_stage(index, self.recipe.stages[index])
+        finally:
+            self.log.close()
+        return self.state
+
+    def _messages(self, problems: Sequence[Problem]) -> list[list[dict[str, str]]]:
+        c = self.cfg
+        return [build_messages(p, c.math_instruction, c.code_instruction, c.system_prompt) for p in problems]
+
+    def _generator(self) -> Any:
+        if self.generator_factory is not None:
+            return self.generator_factory(self.model, self.tokenizer)
+        from acereason.generate.hf import HFGenerator
+
+        return HFGenerator(self.model, self.tokenizer, device=self.device,
+                           batch_size=self.cfg.generation_batch_size)
+
+    def _rollouts(self, problems: list[Problem], n: int, temperature: float, top_p: float, max_tokens: int,
+                  seed: int) -> tuple[list[list[Any]], list[list[Verdict]], float, float]:
+        from acereason.generate.base import SamplingParams
+
+        t0 = time.perf_counter()
+        outs = self._generator().generate(self._messages(problems), n,
+                                          SamplingParams(temperature=temperature, top_p=top_p,
+                                                         max_tokens=max_tokens, seed=seed))
+        t1 = time.perf_counter()
+        flat_p = [p for p, group in zip(problems, outs, strict=True) for _ in group]
+        flat_r = [c.text for group in outs for c in group]
+        verdicts = self.reward_fn(flat_p, flat_r)
+        grouped, k = [], 0
+        for group in outs:
+            grouped.append(verdicts[k: k + len(group)])
+            k += len(group)
+        return outs, grouped, t1 - t0, time.perf_counter() - t1
+
+    def _run_stage(self, index: int, stage: StageCfg) -> None:
+        st = self._stage_state(stage)
+        if st["done"]:
+            return
+        pool = load_stage_problems(self.recipe, stage, self.state)
+        self.pool_by_id = by_id = {p.id: p for p in pool}
+        if st["active"] is None:
+            st["active"], st["filtered"] = select_entry_prompts(self, stage, index, pool)
+        replay = load_stage_problems(self.recipe, stage, self.state, replay=True) if stage.replay_data else []
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=stage.lr, betas=self.cfg.adam_betas,
+                                      weight_decay=self.cfg.weight_decay)
+        warm = max(self.cfg.warmup_steps, 0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (warm + 1)))
+        if self._optim_state is not None and self.state.get("optim_stage") == stage.name:  # resuming mid-stage
+            optimizer.load_state_dict(self._optim_state["optimizer"])
+            if self._optim_state.get("scheduler"):
+                scheduler.load_state_dict(self._optim_state["scheduler"])
+        self._optim_state = None
+        self.state["optim_stage"] = stage.name
+        ref_model = None
+        if self.cfg.kl_coef > 0:
+            ref_model = copy.deepcopy(self.model).eval()
+            for p in ref_model.parameters():
+                p.requires_grad_(False)
+        if st["temperature"] is None:
+            st["temperature"] = stage.temperature_at(st["epoch"])
+        from acereason.rl.progress import StageProgress
+
+        with StageProgress(stage.name, stage.steps, enabled=self.progress) as bar:
+            bar.advance_to(st["step"])
+            while not self._stage_finished(stage, st):
+                order = self._epoch_order(stage, index, st)
+                if st["pos"] >= len(order):
+                    self._end_epoch(stage, st, optimizer, scheduler)
+                    continue
+                take = order[st["pos"]: st["pos"] + stage.prompts_per_step]
+                st["pos"] += len(take)
+                metrics = self._step(stage, index, st, [by_id[i] for i in take], replay, optimizer, scheduler,
+                                     ref_model, order)
+                bar.update(st["step"], metrics)
+                if self.state["global_step"] % self.cfg.checkpoint_every == 0:
+                    self._checkpoint(optimizer, scheduler)
+        st["done"] = True
+        self.state["stage_index"] = index + 1
+        self._checkpoint(optimizer, scheduler)
+        self._export_stage(index, stage)
+
+    def _stage_finished(self, stage: StageCfg, st: dict[str, Any]) -> bool:
+        if stage.steps is not None:
+            return st["step"] >= stage.steps or not st["active"]
+        return st["epoch"] >= (stage.epochs or 0) or not st["active"]
+
+    def _epoch_order(self, stage: StageCfg, index: int, st: dict[str, Any]) -> list[str]:
+        order = sorted(st["active"])
+        random.Random(_seed(self.cfg.seed, index, st["epoch"])).shuffle(order)
+        return order
+
+    def _end_epoch(self, stage: StageCfg, st: dict[str, Any], optimizer: Any, scheduler: Any) -> None:
+        if stage.remove_solved_each_epoch and st["solved_this_epoch"]:
+            solved = set(st["solved_this_epoch"])
+            st["active"] = [i for i in st["active"] if i not in solved]
+            st["filtered"]["solved_every_rollout"] = st["filtered"].get("solved_every_rollout", 0) + len(solved)
+        st["solved_this_epoch"] = []
+        st["epoch"] += 1
+        st["pos"] = 0
+        if stage.temperature_schedule:
+            st["temperature"] = stage.temperature_at(st["epoch"])
+        self._checkpoint(optimizer, scheduler)  # epoch boundaries are resume points too
+
+    def _step(self, stage: StageCfg, index: int, st: dict[str, Any], problems: list[Problem],
+              replay: list[Problem], optimizer: Any, scheduler: Any, ref_model: Any,
+              order: list[str]) -> dict[str, Any]:
+        from acereason.rl.step import grpo_step
+
+        return grpo_step(self, stage, index, st, problems, replay, optimizer, scheduler, ref_model, order)
+
+    def _export_stage(self, index: int, stage: StageCfg) -> None:
+        """Save the stage's final policy in Hugging Face layout (the next stage and eval start from it)."""
+        path = self.out / "stages" / f"{index:02d}-{stage.name}"
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        (path / "stage.json").write_text(json.dumps({"stage": stage.name, "index": index,
+                                                     "global_step": self.state["global_step"]}))
+
+
+__all__ = ["TIME_KEYS", "Sample", "Trainer", "load_policy", "pick_device", "rollout_logprobs", "train_step"]
