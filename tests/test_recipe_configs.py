@@ -1,0 +1,33 @@
+"""The shipped recipes encode the paper's schedule (DESIGN.md "The recipe")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from acereason.rl.recipe import load_recipe
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("size,cap", [("7b", 5), ("14b", 7)])
+def test_paper_schedule(size: str, cap: int) -> None:
+    r = load_recipe(CONFIGS / f"acereason-{size}.yaml", check_files=False)
+    assert [(s.domain, s.max_response_tokens) for s in r.stages] == [
+        ("math", 8192), ("math", 16384), ("math", 24576), ("code", 24576), ("code", 32768), ("math", 32768)]
+    t = r.train
+    assert t.updates_per_batch == 1 and t.kl_coef == 0 and t.loss_aggregation == "token-mean"
+    assert t.advantage == "grpo" and t.clip_eps is None
+    m8, m16, m24, c24, c32, m32 = r.stages
+    assert all(s.prompts_per_step == 128 for s in r.stages)
+    assert [m8.rollouts_per_prompt, m16.rollouts_per_prompt, m24.rollouts_per_prompt] == [8, 16, 16]
+    assert all(s.lr == 1e-6 for s in (m8, m16, m24, m32)) and c24.lr == c32.lr == 5e-6
+    assert m24.pass_rate_filter.max_pass_rate == pytest.approx(6 / 16)
+    assert m32.pass_rate_filter.max_pass_rate == pytest.approx(6 / 16) and m32.only_unsolved_from == "math-24k"
+    assert c24.temperature == 0.6 and c24.rollouts_per_prompt == 8 and c24.difficulty_max == cap
+    assert c32.difficulty_max is None and c32.remove_solved_each_epoch
+    assert c32.temperature_at(0) == 0.6 and c32.temperature_at(9) == 1.0
+    assert c32.group_size_at(0) == 8 and c32.group_size_at(5) == 16
+    assert m8.overlong_filtering and m16.overlong_filtering and not c32.overlong_filtering
+    assert not m32.overlong_filtering
