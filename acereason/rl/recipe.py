@@ -150,7 +150,7 @@ class TrainCfg(_Cfg):
     grad_clip: float | None = Field(1.0, gt=0)
     reward_fn: str | None = None
     """``module:function`` of a custom batch reward ``fn(problems, responses) -> list[Verdict]``; default:
-    the rule-based verifiers (``acereason.verify.reward.score_batch``)."""
+    the rule-based verifiers (``acereason.verify.score_batch``)."""
     reward_timeout_s: float = Field(30.0, gt=0)
     """Wall bound per verification; a timeout scores 0 and is counted."""
     verify_workers: int | None = None

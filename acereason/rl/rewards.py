@@ -23,7 +23,7 @@ def load_reward_fn(spec: str | None, timeout_s: float, workers: int | None) -> R
         return fn
 
     def verify_rewards(problems: Sequence[Problem], responses: Sequence[str]) -> list[Verdict]:
-        from acereason.verify.reward import score_batch
+        from acereason.verify.dispatch import score_batch
 
         return score_batch(problems, responses, timeout_s=timeout_s, workers=workers)
 
