@@ -1,0 +1,74 @@
+"""``acereason verify math IN.jsonl --out OUT.jsonl``: grade math responses against gold answers.
+
+In: one JSON object per line, ``{"id", "response", "answer"}`` (a numeric ``answer`` such as ``27.0`` is
+read as its text). Out: ``{"id", "correct", "extracted", "reason"}`` per input line, in input order,
+written atomically (the output appears only when complete). Exit 0 on success; exit 2 with one line
+naming ``file:line`` on bad input. A summary of reasons goes to stderr so ungradable samples are seen.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from acereason.schema import DataError, iter_jsonl, write_records
+from acereason.verify.math import SYMPY_TIMEOUT_S, verify_batch, warm_up
+
+
+def _read_pairs(inp: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    ids: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    for lineno, obj in iter_jsonl(inp):
+        if not isinstance(obj, dict):
+            raise DataError(inp, lineno, f"expected a JSON object, got {type(obj).__name__}")
+        for field in ("id", "response", "answer"):
+            if field not in obj:
+                raise DataError(inp, lineno, "missing", field=field)
+        rid, response, answer = obj["id"], obj["response"], obj["answer"]
+        if not isinstance(rid, (str, int)) or isinstance(rid, bool):
+            raise DataError(inp, lineno, f"expected a string, got {type(rid).__name__}", field="id")
+        if not isinstance(response, str):
+            raise DataError(inp, lineno, f"expected a string, got {type(response).__name__}", field="response")
+        if isinstance(answer, bool) or not isinstance(answer, (str, int, float)):
+            raise DataError(inp, lineno, f"expected a string, got {type(answer).__name__}", field="answer")
+        ids.append(str(rid))
+        pairs.append((response, str(answer)))
+    return ids, pairs
+
+
+def math_command(
+    inp: Path = typer.Argument(..., metavar="IN.jsonl",
+                               help="JSONL with {id, response, answer} per line (.jsonl or .jsonl.gz)."),
+    out: Path = typer.Option(..., "--out", help="Where to write {id, correct, extracted, reason} per line."),
+    workers: int = typer.Option(0, "--workers", help="Processes for grading; 0 = one per CPU core."),
+    timeout_s: float = typer.Option(SYMPY_TIMEOUT_S, "--timeout", help="Seconds of sympy work per sample."),
+) -> None:
+    """Grade math responses: the last \\boxed{} after </think> against the gold answer."""
+    err = Console(stderr=True)
+    try:
+        ids, pairs = _read_pairs(inp)
+    except DataError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(code=2) from None
+    n_workers = workers or os.cpu_count() or 1
+    warm_up(1, wait=True)
+    reasons: Counter[str] = Counter()
+
+    with Progress(TextColumn("verify math"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=False) as progress:
+        task = progress.add_task("verify", total=len(pairs))
+        verdicts = verify_batch(pairs, workers=n_workers, timeout_s=timeout_s,
+                                on_progress=lambda n: progress.advance(task, n))
+    for v in verdicts:
+        reasons[v.reason] += 1
+    rows = ({"id": rid, "correct": v.correct, "extracted": v.extracted, "reason": v.reason}
+            for rid, v in zip(ids, verdicts, strict=True))
+    n = write_records(out, rows)
+    correct = sum(c for r, c in reasons.items() if r.startswith("match_"))
+    summary = ", ".join(f"{r}={c}" for r, c in reasons.most_common())
+    err.print(f"graded {n}: {correct} correct ({summary}) -> {out}", markup=False, highlight=False)
