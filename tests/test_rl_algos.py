@@ -89,3 +89,19 @@ def test_gather_logprobs_matches_loop() -> None:
             row = logits[i, j]
             ref = row[targets[i, j]] - torch.logsumexp(row, 0)
             assert fast[i, j].item() == pytest.approx(ref.item(), abs=1e-5)
+
+
+def test_response_logprobs_match_full_logits() -> None:
+    from acereason.models import build_char_tokenizer, build_tiny_model
+    from acereason.rl.batch import Sample, _pad_batch, response_logprobs
+
+    tok = build_char_tokenizer()
+    model = build_tiny_model(tok, seed=3)
+    samples = [Sample([5, 6, 7, 8], [9, 10, 11], 1.0, True), Sample([5, 6], [12, 13, 14, 15, 16], -1.0, True)]
+    ids, attn, mask = _pad_batch(samples, tok.pad_token_id, torch.device("cpu"))
+    fast, ent = response_logprobs(model, ids, attn, mask, temperature=0.7, with_entropy=True)
+    logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]
+    full = algos.gather_logprobs(logits, ids[:, 1:]) * mask
+    assert torch.allclose(fast, full, atol=1e-5)
+    assert torch.allclose(ent, algos.token_entropy(logits / 0.7) * mask, atol=1e-4)
+    assert int(mask.sum()) == 8

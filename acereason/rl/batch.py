@@ -50,16 +50,30 @@ def _pad_batch(samples: list[Sample], pad_id: int, device: torch.device) -> tupl
     return ids.to(device), attn.to(device), resp.to(device)
 
 
-def response_logprobs(model: torch.nn.Module, ids: torch.Tensor, attn: torch.Tensor,
+def response_logprobs(model: torch.nn.Module, ids: torch.Tensor, attn: torch.Tensor, resp_mask: torch.Tensor,
                       temperature: float = 1.0, with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Log-probs (B, L-1) of each next token, and optionally the (detached) entropy of the distribution at
-    ``temperature`` (the quantity AceReason 1.1 holds near 0.3)."""
-    logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]  # (B, L-1, V)
-    logp = algos.gather_logprobs(logits, ids[:, 1:])  # (B, L-1)
+    """Log-probs (B, L-1) of each next token at the response positions (0 elsewhere), and optionally the
+    detached entropy of the distribution at ``temperature`` (the quantity AceReason 1.1 holds near 0.3).
+
+    The LM head and softmax run only on response positions: prompt positions never need a (V,) row, which
+    saves most of the head's time and memory when prompts are long or the vocabulary is large.
+    """
+    sel = resp_mask.bool()  # (B, L-1)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+    if head is not None and decoder is not None and type(model).__name__.endswith("ForCausalLM"):
+        hidden = decoder(input_ids=ids, attention_mask=attn).last_hidden_state  # (B, L, H)
+        logits = head(hidden[:, :-1][sel])  # (N, V) for the N response positions
+    else:  # any other causal LM: full logits, then select
+        logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1][sel]
+    targets = ids[:, 1:][sel]  # (N,)
+    lp = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (N,)
+    logp = torch.zeros(sel.shape, dtype=lp.dtype, device=lp.device).masked_scatter(sel, lp)  # (B, L-1)
     ent = None
     if with_entropy:
         with torch.no_grad():
-            ent = algos.token_entropy(logits.detach().float() / temperature)
+            e = algos.token_entropy(logits.detach().float() / temperature)  # (N,)
+            ent = torch.zeros(sel.shape, dtype=e.dtype, device=e.device).masked_scatter(sel, e)
     return logp, ent
 
 
@@ -85,12 +99,12 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, samples
         ids, attn, mask = _pad_batch(chunk, pad_id, device)
         adv = torch.tensor([s.advantage for s in chunk], dtype=torch.float32, device=device)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            logp, ent = response_logprobs(model, ids, attn, temperature, with_entropy=True)
+            logp, ent = response_logprobs(model, ids, attn, mask, temperature, with_entropy=True)
         old = logp.detach() if old_logps is None else old_logps[start // micro_batch_size].to(device)
         per_token = algos.policy_loss(logp, old, adv, clip_eps, clip_eps_high)  # (B, T)
         if kl_coef > 0 and ref_model is not None:
             with torch.no_grad():
-                ref_logp, _ = response_logprobs(ref_model, ids, attn)
+                ref_logp, _ = response_logprobs(ref_model, ids, attn, mask)
             kl = algos.kl_k3(logp, ref_logp)
             per_token = per_token + kl_coef * kl
             kl_sum += float((kl.detach() * mask).sum())
@@ -120,7 +134,7 @@ def rollout_logprobs(model: torch.nn.Module, samples: list[Sample], pad_id: int,
     trained = [s for s in samples if s.train_mask and s.response_ids]
     out = []
     for start in range(0, len(trained), micro_batch_size):
-        ids, attn, _ = _pad_batch(trained[start: start + micro_batch_size], pad_id, device)
-        logp, _ = response_logprobs(model, ids, attn)
+        ids, attn, mask = _pad_batch(trained[start: start + micro_batch_size], pad_id, device)
+        logp, _ = response_logprobs(model, ids, attn, mask)
         out.append(logp.cpu())
     return out

@@ -60,10 +60,12 @@ def load_policy(recipe: Recipe, device: torch.device) -> tuple[torch.nn.Module, 
         model = build_tiny_model(tok, TinyModelConfig(layers=cfg.tiny_layers, hidden=cfg.tiny_hidden),
                                  seed=recipe.train.seed)
     else:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
+
+        from acereason.generate.hf import load_tokenizer
 
         path = recipe.resolve(cfg.path or "")
-        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        tok = load_tokenizer(path)
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True,
                                                      dtype=getattr(torch, cfg.dtype))
     if cfg.gradient_checkpointing:
