@@ -1,0 +1,68 @@
+"""`acereason demo --fast` end to end in a subprocess, and the demo's statistics against references."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from acereason.demo.evaluate import mcnemar_exact, mcnemar_exact_ref, wilson_ci
+from acereason.demo.tasks import code_task, make_split, math_task
+from acereason.verify import score_batch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_demo_fast_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    res = subprocess.run([sys.executable, "-m", "acereason", "demo", "--fast", "--out", str(out)],
+                         capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert "held-out greedy accuracy" in res.stdout
+    for f in ("summary.json", "report.md", "report.html", "metrics.jsonl", "phases.json", "sft/config.json",
+              "stages/00-math-short/config.json", "stages/02-code/config.json", "eval/02-code-rl/results.json"):
+        assert (out / f).exists(), f
+    for line in (out / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        assert all(math.isfinite(v) for v in rec.values() if isinstance(v, float)), rec
+    stages = {json.loads(line)["stage"] for line in (out / "metrics.jsonl").read_text().splitlines()}
+    assert stages == {"math-short", "math-long", "code"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["checkpoint"] for r in summary["table"]] == ["00-sft", "01-math-rl", "02-code-rl"]
+    assert any("cross-domain" in n or "Math RL" in n for n in summary["notes"])
+    # a rerun resumes: every phase is skipped and the numbers are unchanged
+    again = subprocess.run([sys.executable, "-m", "acereason", "demo", "--fast", "--out", str(out)],
+                           capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert again.returncode == 0 and "[rl] done earlier, skipping" in again.stdout
+    assert json.loads((out / "summary.json").read_text())["table"] == summary["table"]
+
+
+def test_task_traces_verify_and_splits_are_disjoint() -> None:
+    rng = random.Random(0)
+    tasks = [math_task(rng) for _ in range(40)] + [code_task(rng) for _ in range(40)]
+    verdicts = score_batch([t.problem for t in tasks], [t.trace for t in tasks])
+    assert all(v.correct for v in verdicts), [v for v in verdicts if not v.correct][:2]
+    seen: set[str] = set()
+    a = make_split("math", 50, 1, seen)
+    b = make_split("math", 50, 2, seen)
+    assert not {t.problem.prompt for t in a} & {t.problem.prompt for t in b}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_mcnemar_matches_enumeration(seed: int) -> None:
+    rng = random.Random(seed)
+    n = rng.randint(1, 14)
+    before = [rng.random() < 0.5 for _ in range(n)]
+    after = [rng.random() < 0.6 for _ in range(n)]
+    assert mcnemar_exact(before, after)[2] == pytest.approx(mcnemar_exact_ref(before, after))
+
+
+def test_wilson_interval() -> None:
+    lo, hi = wilson_ci(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
+    assert wilson_ci(0, 10)[0] == pytest.approx(0.0) and wilson_ci(10, 10)[1] == pytest.approx(1.0)
