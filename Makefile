@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	BIN=$(BIN) scripts/pipeline_demo.sh
+	$(BIN)/acereason demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -40,13 +40,13 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 class DemoSizes:
     """How much of everything; ``fast`` shrinks it for tests."""
 
-    sft_traces: int = 800  # per domain: the fixed, limited "distilled" set
+    sft_traces: int = 700  # per domain: the fixed, limited "distilled" set
     dev: int = 100  # per domain, for the SFT stopping rule
-    rl_prompts_math: int = 3000
-    rl_prompts_code: int = 320
-    test: int = 400  # per domain, held out
-    sft_max_steps: int = 1500
-    sft_eval_every: int = 50
+    rl_prompts_math: int = 2000
+    rl_prompts_code: int = 256
+    test: int = 300  # per domain, held out
+    sft_max_steps: int = 700
+    sft_eval_every: int = 100
     sft_target: float = 0.5
     rl_steps_scale: float = 1.0
     math_max_tokens: int = 64

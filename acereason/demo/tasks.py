@@ -26,7 +26,7 @@ class Task:
 
 
 def _arith(rng: random.Random) -> tuple[str, str, int]:
-    a, b, c = rng.randint(2, 9), rng.randint(2, 9), rng.randint(1, 9)
+    a, b, c = rng.randint(1, 9), rng.randint(1, 9), rng.randint(1, 9)
     op1, op2 = rng.choice("+-*"), rng.choice("+-")
     if op1 == "*":
         first = a * b
@@ -40,7 +40,7 @@ def _arith(rng: random.Random) -> tuple[str, str, int]:
 
 
 def _linear(rng: random.Random) -> tuple[str, str, int]:
-    a, x, b = rng.randint(2, 6), rng.randint(0, 9), rng.randint(-9, 9)
+    a, x, b = rng.randint(2, 3), rng.randint(0, 9), rng.randint(1, 9)
     c = a * x + b
     bs = f"+{b}" if b >= 0 else str(b)
     rhs = c - b
@@ -54,14 +54,15 @@ def math_task(rng: random.Random) -> Task:
 
 
 def code_task(rng: random.Random) -> Task:
-    m, q = rng.choice([k for k in range(-3, 7) if k]), rng.randint(-9, 9)
+    m, q = rng.randint(1, 9), rng.randint(-9, 9)
     x1 = rng.randint(0, 4)
-    x2 = x1 + rng.randint(1, 4)
+    x2 = x1 + rng.randint(1, 2)
     y1, y2 = m * x1 + q, m * x2 + q
     statement = f"Write f(x) with f({x1})={y1} and f({x2})={y2}. f is linear."
     dy, dx = y2 - y1, x2 - x1
     body = f"{m}*x+{q}" if q >= 0 else f"{m}*x-{-q}"
-    trace = (f"<think>({y2}-({y1}))/({x2}-{x1})={dy}/{dx}={m} {y1}-({m}*{x1})={q}</think>"
+    slope = f"{y2}-({y1})={dy}" + ("" if dx == 1 else f" {dy}/2={m}")
+    trace = (f"<think>{slope} {y1}-{m}*{x1}={q}</think>"
              f"```python\ndef f(x):\n    return {body}\n```")
     xs = sorted({x1, x2, -3, 7, 10, x2 + 5})
     tests = [TestCase(testtype="functional", input=str(x), output=str(m * x + q)) for x in xs]

@@ -1,0 +1,1 @@
+"""Integrations with other trainers (veRL: :mod:`acereason.integrations.verl`)."""

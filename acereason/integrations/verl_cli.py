@@ -1,0 +1,69 @@
+"""``acereason export verl RECIPE.yaml --out DIR`` and ``acereason export verl-filter STAGE_DIR --model HF``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from acereason.schema import DataError
+
+app = typer.Typer(help="Export a recipe to other trainers (veRL on a Ray cluster).", no_args_is_help=True)
+
+
+@app.command("verl")
+def export_verl_command(
+    recipe: Path = typer.Argument(..., help="Recipe YAML (see configs/)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (on the cluster's shared filesystem)."),
+    gpus_per_node: int = typer.Option(8, "--gpus-per-node", help="trainer.n_gpus_per_node."),
+    nodes: int = typer.Option(1, "--nodes", help="trainer.nnodes (the paper: 16 nodes x 8 H100)."),
+    rollout_tp: int = typer.Option(2, "--rollout-tp", help="vLLM tensor parallel size for rollouts."),
+    model_path: str | None = typer.Option(None, "--model-path", help="Starting model as the cluster sees it "
+                                          "(default: the recipe's model.path)."),
+    reward_path: str | None = typer.Option(None, "--reward-path", help="Where veRL loads compute_score from "
+                                           "(default pkg://acereason.integrations.verl; a path to "
+                                           "acereason/integrations/verl.py for veRL without pkg:// support)."),
+    logger: str = typer.Option("console", "--logger", help="Comma-separated veRL loggers (console,wandb)."),
+    override: list[str] = typer.Option([], "--override", help="Extra key=value for every run (repeatable)."),
+    check_files: bool = typer.Option(True, "--check-files/--no-check-files",
+                                     help="Require the recipe's data files (off: overrides only)."),
+) -> None:
+    """Write per stage NN-<stage>/{train.parquet,overrides.txt,stage.json} and DIR/launch.sh."""
+    from acereason.integrations.verl_export import export_recipe
+    from acereason.integrations.verl_overrides import ClusterCfg
+    from acereason.sources.cli import fail
+
+    cluster = ClusterCfg(n_gpus_per_node=gpus_per_node, nnodes=nodes, rollout_tp=rollout_tp,
+                         logger=tuple(x.strip() for x in logger.split(",") if x.strip()), extra=list(override))
+    try:
+        runs = export_recipe(recipe, out, cluster=cluster, model_path=model_path, reward_path=reward_path,
+                             check_files=check_files)
+    except (DataError, ValueError) as err:
+        raise fail(err) from None
+    for r in runs:
+        typer.echo(f"{r.name}: {r.dir}/overrides.txt" + ("  (filtered at launch)" if r.filter else ""))
+    typer.echo(f"launch: bash {Path(out).resolve() / 'launch.sh'}")
+
+
+@app.command("verl-filter")
+def verl_filter_command(
+    stage_dir: Path = typer.Argument(..., help="An exported stage directory (NN-<stage>)."),
+    model: str = typer.Option(..., "--model", "-m", help="The entering policy (previous run's hf/ directory)."),
+    run: Path | None = typer.Option(None, "--run", help="The run to filter (default: the stage's first run)."),
+    backend: str = typer.Option("vllm", "--backend", help="hf, vllm or openai."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server (openai backend)."),
+    device: str | None = typer.Option(None, "--device", help="hf backend device."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Sample each candidate problem with the entering policy and keep those within the pass-rate bounds."""
+    from acereason.eval.cli import _generator
+    from acereason.integrations.verl_filter import filter_run
+    from acereason.sources.cli import fail
+
+    try:
+        gen = _generator(backend, model, base_url, device)
+        report = filter_run(stage_dir, run or stage_dir, gen, seed=seed)
+    except (DataError, ValueError, OSError) as err:
+        raise fail(err) from None
+    typer.echo(f"kept {report['kept']} of {report['candidates']} (mean pass rate {report['mean_pass_rate']:.3f}) "
+               f"-> {report['output']}")

@@ -1,0 +1,263 @@
+"""``acereason export verl``: a recipe as a sequence of veRL runs on a Ray cluster.
+
+Layout of ``DIR`` (absolute paths inside, because veRL's Ray actors do not share the driver's cwd; export
+on the shared filesystem at the path the cluster sees):
+
+* ``NN-<stage>/train.parquet`` — the stage's problems in veRL's RL dataset schema (rows as described in
+  :mod:`acereason.integrations.verl`), after the recipe's static filters (domain, gold answer,
+  ``difficulty_max``) and with replay problems mixed in.
+* ``NN-<stage>/overrides.txt`` — one Hydra override per line for ``python -m verl.trainer.main_ppo``.
+* ``NN-<stage>/stage.json`` — what the launch script needs: the run list, the stage-entry filter, notes on
+  recipe settings veRL cannot express.
+* ``NN-<stage>/epoch-K/overrides.txt`` — stages with per-epoch schedules or epoch-wise removal of solved
+  problems run one veRL run per epoch; epoch K's ``train.parquet`` is written at run time by
+  ``acereason export verl-filter`` from epoch K-1's problems.
+* ``launch.sh`` — runs every stage in order: filter (if the stage has one), train, merge the last
+  checkpoint to Hugging Face format (``RUN/hf``), which is the next run's ``actor_rollout_ref.model.path``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shlex
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from acereason.integrations.verl_overrides import ClusterCfg, stage_overrides, unexpressed
+from acereason.rl.prompts import build_messages
+from acereason.rl.recipe import Recipe, StageCfg, load_recipe
+from acereason.schema import Problem
+
+# The columns veRL's RL datasets share (rLLM, Skywork-OR1, SimpleRL parquet), field order as theirs.
+_MESSAGE = pa.struct([("content", pa.string()), ("role", pa.string())])
+VERL_SCHEMA = pa.schema([
+    ("data_source", pa.string()),
+    ("prompt", pa.list_(_MESSAGE)),
+    ("ability", pa.string()),
+    ("reward_model", pa.struct([("ground_truth", pa.string()), ("style", pa.string())])),
+    ("extra_info", pa.struct([
+        ("index", pa.int64()), ("split", pa.string()), ("problem_id", pa.string()), ("domain", pa.string()),
+        ("source", pa.string()), ("question", pa.string()), ("starter_code", pa.string()),
+        ("tests", pa.string()), ("fn_name", pa.string()), ("time_limit_s", pa.float64()),
+        ("memory_mb", pa.int64()), ("difficulty", pa.float64()), ("meta", pa.string()),
+    ])),
+])
+
+
+# veRL >= 0.5 loads ``pkg://`` module paths by import, so the reward works wherever acereason is installed on
+# the cluster; older veRL needs a file path (``--reward-path``).
+REWARD_MODULE = "pkg://acereason.integrations.verl"
+
+
+def problem_row(problem: Problem, index: int, *, math_instruction: str, code_instruction: str,
+                system_prompt: str | None = None, split: str = "train") -> dict[str, Any]:
+    """One veRL row for ``problem``; ``prompt`` is exactly what the native trainer sends."""
+    code = problem.domain == "code"
+    tests = json.dumps([t.model_dump() for t in problem.tests or []]) if code else None
+    truth = json.dumps({"tests": tests, "fn_name": problem.fn_name}) if code else (problem.answer or "")
+    return {
+        "data_source": problem.source,
+        "prompt": build_messages(problem, math_instruction, code_instruction, system_prompt),
+        "ability": problem.domain,
+        "reward_model": {"ground_truth": truth, "style": "rule"},
+        "extra_info": {
+            "index": index, "split": split, "problem_id": problem.id, "domain": problem.domain,
+            "source": problem.source, "question": problem.prompt, "starter_code": problem.starter_code,
+            "tests": tests, "fn_name": problem.fn_name,
+            "time_limit_s": problem.time_limit_s if code else None, "memory_mb": problem.memory_mb if code else None,
+            "difficulty": problem.difficulty, "meta": json.dumps(problem.meta, default=str),
+        },
+    }
+
+
+def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """Write rows in :data:`VERL_SCHEMA` atomically (temp file in the same directory, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows, schema=VERL_SCHEMA)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_problems_parquet(problems: list[Problem], path: Path, recipe: Recipe) -> None:
+    """``problems`` as a veRL parquet with the recipe's instructions."""
+    t = recipe.train
+    write_rows([problem_row(p, i, math_instruction=t.math_instruction, code_instruction=t.code_instruction,
+                            system_prompt=t.system_prompt) for i, p in enumerate(problems)], path)
+
+
+def stage_problems(recipe: Recipe, stage: StageCfg) -> list[Problem]:
+    """The stage's problems with the native trainer's static filters, plus replay problems mixed in."""
+    from acereason.rl.data import load_stage_problems
+
+    state: dict[str, Any] = {"stages": {}}
+    problems = load_stage_problems(recipe, stage, state)
+    if stage.replay_data and stage.replay_fraction > 0:
+        replay = load_stage_problems(recipe, stage, state, replay=True)
+        # replay_fraction of each batch in the native trainer == that fraction of the rows here
+        want = round(len(problems) * stage.replay_fraction / (1 - stage.replay_fraction))
+        seen = {p.id for p in problems}
+        pool = [p for p in replay if p.id not in seen]
+        if pool:
+            rng = random.Random(recipe.train.seed)
+            rng.shuffle(pool)
+            # cycle through the pool when it is smaller than the share; ids stay unique
+            extra = [pool[k % len(pool)] for k in range(want)]
+            problems = problems + [p if k < len(pool) else p.model_copy(update={"id": f"{p.id}#replay{k}"})
+                                   for k, p in enumerate(extra)]
+    return problems
+
+
+@dataclass
+class RunPlan:
+    """One veRL run: a stage, or one epoch of a scheduled stage."""
+
+    dir: str
+    name: str
+    model_path: str
+    train_file: str
+    filter: dict[str, Any] | None
+    """Spec for ``acereason export verl-filter`` run before training (None: train on train_file as is)."""
+
+
+def _split_epochs(stage: StageCfg) -> bool:
+    scheduled = stage.temperature_schedule or stage.rollouts_schedule or stage.remove_solved_each_epoch
+    return bool(scheduled) and (stage.epochs or 1) > 1
+
+
+def export_recipe(recipe_path: str | Path, out_dir: str | Path, cluster: ClusterCfg | None = None,
+                  model_path: str | None = None, reward_path: str | None = None,
+                  check_files: bool = True) -> list[RunPlan]:
+    """Write ``DIR/NN-<stage>/{train.parquet,overrides.txt,stage.json}`` for every stage and ``DIR/launch.sh``.
+
+    ``model_path`` replaces the recipe's starting model (the path as the cluster sees it); ``reward_path``
+    where veRL loads :func:`acereason.integrations.verl.compute_score` from (default
+    ``pkg://acereason.integrations.verl``; a file path for veRL releases without ``pkg://`` support).
+    Returns the runs in launch order.
+    """
+    recipe = load_recipe(recipe_path, check_files=check_files)
+    if recipe.model.tiny and not model_path:
+        raise ValueError("the recipe uses the in-process tiny model; veRL needs a Hugging Face model directory "
+                         "(set model.path, or pass --model-path)")
+    cluster = cluster or ClusterCfg()
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    reward = str(reward_path) if reward_path else REWARD_MODULE
+    prev_model = model_path or str(recipe.resolve(recipe.model.path or "").resolve())
+    t = recipe.train
+    runs: list[RunPlan] = []
+    for i, stage in enumerate(recipe.stages):
+        sdir = out / f"{i + 1:02d}-{stage.name}"
+        sdir.mkdir(parents=True, exist_ok=True)
+        train_file = sdir / "train.parquet"
+        if check_files or all(recipe.resolve(f).exists() for f in stage.data):
+            write_problems_parquet(stage_problems(recipe, stage), train_file, recipe)
+        entry: dict[str, Any] | None = None
+        if stage.pass_rate_filter or stage.only_unsolved_from:
+            f = stage.pass_rate_filter
+            samples = f.samples if f else stage.rollouts_per_prompt
+            entry = {"samples": samples, "min_pass_rate": f.min_pass_rate if f else 0.0,
+                     # only_unsolved_from alone: drop what the entering policy solves every time
+                     "max_pass_rate": f.max_pass_rate if f else (samples - 1) / samples,
+                     "max_tokens": (f.max_tokens if f else None) or stage.max_response_tokens,
+                     "temperature": stage.temperature_at(0), "top_p": stage.top_p,
+                     "input": str(sdir / "candidates.parquet"), "output": str(train_file)}
+        split = _split_epochs(stage)
+        n_runs = (stage.epochs or 1) if split else 1
+        stage_runs = []
+        for e in range(n_runs):
+            rdir = sdir if e == 0 else sdir / f"epoch-{e + 1}"
+            rdir.mkdir(parents=True, exist_ok=True)
+            rtrain = rdir / "train.parquet"
+            name = f"{i + 1:02d}-{stage.name}" + (f"-epoch{e + 1}" if split else "")
+            filt = entry if e == 0 else {
+                # epoch-wise removal: drop problems the previous epoch's policy solves in all G samples
+                "samples": stage.group_size_at(e - 1), "min_pass_rate": 0.0,
+                "max_pass_rate": ((stage.group_size_at(e - 1) - 1) / stage.group_size_at(e - 1)
+                                  if stage.remove_solved_each_epoch else 1.0),
+                "max_tokens": stage.max_response_tokens, "temperature": stage.temperature_at(e - 1),
+                "top_p": stage.top_p, "input": str((sdir if e == 1 else sdir / f"epoch-{e}") / "train.parquet"),
+                "output": str(rtrain)}
+            lines = stage_overrides(recipe, stage, run_name=name, train_file=rtrain, model_path=prev_model,
+                                    checkpoint_dir=rdir / "checkpoints", reward_path=reward, cluster=cluster,
+                                    epoch=e, epochs=1 if split else None)
+            spaced = [ln for ln in lines if any(ch.isspace() for ch in ln)]
+            if spaced:  # launch.sh passes $(cat overrides.txt): a space would split an override in two
+                raise ValueError(f"override contains whitespace (use paths without spaces): {spaced[0]}")
+            (rdir / "overrides.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            plan = RunPlan(dir=str(rdir), name=name, model_path=prev_model, train_file=str(rtrain), filter=filt)
+            stage_runs.append(plan)
+            prev_model = str(rdir / "hf")
+        info = {"stage": stage.name, "index": i + 1, "domain": stage.domain, "recipe": str(Path(recipe_path).resolve()),
+                "math_instruction": t.math_instruction, "code_instruction": t.code_instruction,
+                "system_prompt": t.system_prompt, "runs": [asdict(r) for r in stage_runs],
+                "not_expressed_in_verl": unexpressed(stage)}
+        (sdir / "stage.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+        runs += stage_runs
+    script = out / "launch.sh"
+    script.write_text(launch_script(recipe.name, runs), encoding="utf-8")
+    script.chmod(0o755)
+    return runs
+
+
+def launch_script(name: str, runs: list[RunPlan]) -> str:
+    """Bash that runs every veRL run in order, resumable: a run whose ``hf/`` exists is skipped."""
+    q = shlex.quote
+    body = []
+    for r in runs:
+        stage_dir = q(str(Path(r.dir) if not Path(r.dir).name.startswith("epoch-") else Path(r.dir).parent))
+        filt = "1" if r.filter else "0"
+        body.append(f"run_one {q(r.name)} {q(r.dir)} {stage_dir} {filt} {q(r.model_path)}")
+    runs_text = "\n".join(body)
+    return f"""#!/usr/bin/env bash
+# {name}: generated by `acereason export verl`. Runs each stage (or epoch) of the recipe as one veRL run:
+#   1. stage-entry filter (pass rate / solved problems) with the entering policy: acereason export verl-filter
+#   2. python -m verl.trainer.main_ppo $(cat overrides.txt)
+#   3. merge the last FSDP checkpoint into RUN/hf (Hugging Face format): the next run's model.
+# Rerun to resume: finished runs (RUN/hf/config.json present) are skipped; veRL resumes a run from its last
+# checkpoint (trainer.resume_mode=auto). Start a Ray cluster first for several nodes (docs/verl.md).
+# Environment: PYTHON (default python), FILTER_BACKEND (vllm|hf|openai, default vllm), FILTER_ARGS (extra
+# arguments for verl-filter, e.g. "--base-url URL"), VERL_ARGS (extra overrides for every run).
+set -euo pipefail
+PYTHON="${{PYTHON:-python}}"
+FILTER_BACKEND="${{FILTER_BACKEND:-vllm}}"
+
+run_one() {{
+  local name="$1" dir="$2" stage_dir="$3" filter="$4" model="$5"
+  if [[ -f "$dir/hf/config.json" ]]; then
+    echo "== $name: done ($dir/hf)"; return 0
+  fi
+  if [[ ! -f "$model/config.json" ]]; then
+    echo "== $name: model $model is missing (did the previous run finish?)" >&2; exit 1
+  fi
+  if [[ "$filter" == 1 && ! -f "$dir/filter_report.json" ]]; then
+    echo "== $name: filtering prompts with $model"
+    "$PYTHON" -m acereason export verl-filter "$stage_dir" --run "$dir" --model "$model" \\
+      --backend "$FILTER_BACKEND" ${{FILTER_ARGS:-}}
+  fi
+  echo "== $name: training"
+  # shellcheck disable=SC2046  # one override per line, none contains spaces (paths are quoted by Hydra rules)
+  "$PYTHON" -m verl.trainer.main_ppo $(cat "$dir/overrides.txt") ${{VERL_ARGS:-}}
+  local step
+  step="$(cat "$dir/checkpoints/latest_checkpointed_iteration.txt")"
+  echo "== $name: merging $dir/checkpoints/global_step_$step/actor -> $dir/hf"
+  "$PYTHON" -m verl.model_merger merge --backend fsdp \\
+    --local_dir "$dir/checkpoints/global_step_$step/actor" --target_dir "$dir/hf.tmp"
+  mv "$dir/hf.tmp" "$dir/hf"
+}}
+
+{runs_text}
+echo "== all runs finished; final model: {runs[-1].dir}/hf"
+"""

@@ -1,0 +1,193 @@
+"""A recipe stage in veRL's terms: the Hydra overrides for ``python -m verl.trainer.main_ppo``.
+
+Written against veRL 0.9.1's ``verl/trainer/config/ppo_trainer.yaml`` (checked by composing that config
+with these overrides: ``tests/test_verl_hydra.py``). The mapping:
+
+* GRPO, strictly on-policy: ``algorithm.adv_estimator=grpo`` with std normalisation, one PPO epoch and
+  ``ppo_mini_batch_size = train_batch_size`` (both in prompts), so every rollout batch is one optimizer step
+  and the importance ratio is 1. ``updates_per_batch > 1`` maps to ``ppo_epochs`` with our ``clip_eps``.
+* No KL anywhere (``use_kl_loss=false``, ``use_kl_in_reward=false``) unless ``kl_coef > 0`` (then k3 KL
+  loss, veRL's ``low_var_kl``); no entropy bonus (``entropy_coeff=0``); ``loss_agg_mode`` = our
+  ``loss_aggregation`` (the names are veRL's).
+* AdamW with our lr, betas, weight decay (veRL's default is 0.01, ours 0), warmup and gradient clip;
+  constant schedule.
+* Lengths: ``data.max_prompt_length`` / ``data.max_response_length``; prompts longer than the budget are
+  filtered out at load (veRL's default would abort the run). Dynamic batch sizes with a per-GPU token
+  budget of one full sequence, the usual setting for long chain-of-thought.
+* Reward: ``reward.custom_reward_function`` = :func:`acereason.integrations.verl.compute_score` (veRL 0.9
+  moved the old top-level ``custom_reward_function`` under ``reward``).
+* Checkpoints every ``checkpoint_every`` steps (veRL also saves at the last step), keep
+  ``keep_checkpoints``; validation off (our ``acereason eval`` evaluates the merged checkpoints).
+
+What veRL's trainer cannot express is listed by :func:`unexpressed` and handled between runs instead
+(see :mod:`acereason.integrations.verl_export`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from acereason.rl.recipe import Recipe, StageCfg
+
+
+@dataclass
+class ClusterCfg:
+    """Where the runs go: the cluster's shape and where veRL writes."""
+
+    n_gpus_per_node: int = 8
+    nnodes: int = 1
+    rollout_tp: int = 2
+    """vLLM tensor parallel size for rollouts (7B at 32K fits TP 2 on 80 GB cards)."""
+    gpu_memory_utilization: float = 0.6
+    rollout_engine: str = "vllm"
+    logger: tuple[str, ...] = ("console",)
+    """veRL tracking backends (add ``wandb`` when a key is configured)."""
+    reward_workers: int = 8
+    """veRL reward-loop workers; each scores samples with our verifiers (code uses the sandbox pool)."""
+    extra: list[str] = field(default_factory=list)
+    """Further ``key=value`` overrides appended to every run (cluster specifics)."""
+
+
+def _fmt(value: object) -> str:
+    """A Hydra override value: booleans lower case, floats without a trailing ``.0`` where exact."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if value != int(value) or abs(value) >= 1e16 else str(int(value)) + ".0"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_fmt(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    text = str(value)
+    # Hydra's override grammar: quote anything that is not a plain word/path
+    if any(c in text for c in " ,[]{}()'\"=:$\\*?<>"):
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return text
+
+
+def stage_overrides(recipe: Recipe, stage: StageCfg, *, run_name: str, train_file: Path, model_path: Path | str,
+                    checkpoint_dir: Path, reward_path: str, cluster: ClusterCfg | None = None,
+                    epoch: int = 0, epochs: int | None = None) -> list[str]:
+    """The overrides (``key=value`` strings, one per line in ``overrides.txt``) for one veRL run.
+
+    ``epoch`` picks the temperature and group size of a scheduled stage; ``epochs`` overrides the run's
+    epoch count (a scheduled stage runs one epoch per veRL run).
+    """
+    c = cluster or ClusterCfg()
+    t = recipe.train
+    n = stage.group_size_at(epoch)
+    batch = stage.prompts_per_step
+    seq_tokens = stage.max_prompt_tokens + stage.max_response_tokens
+    kv: list[tuple[str, object]] = [
+        # algorithm: GRPO, advantage (r - mean) / (std + eps), no KL in the reward
+        ("algorithm.adv_estimator", "grpo"),
+        ("algorithm.norm_adv_by_std_in_grpo", t.advantage == "grpo"),
+        ("algorithm.use_kl_in_reward", False),
+        # data
+        ("data.train_files", [str(train_file)]),
+        # veRL always builds a validation set; validation itself is off (test_freq=-1, no val before train)
+        ("data.val_files", [str(train_file)]),
+        ("data.prompt_key", "prompt"),
+        ("data.reward_fn_key", "data_source"),
+        ("data.train_batch_size", batch),
+        ("data.max_prompt_length", stage.max_prompt_tokens),
+        ("data.max_response_length", stage.max_response_tokens),
+        ("data.filter_overlong_prompts", True),
+        ("data.truncation", "error"),
+        ("data.shuffle", True),
+        ("data.seed", t.seed),
+        # model
+        ("actor_rollout_ref.model.path", str(model_path)),
+        ("actor_rollout_ref.model.enable_gradient_checkpointing", recipe.model.gradient_checkpointing),
+        ("actor_rollout_ref.model.use_remove_padding", True),
+        # actor: one update per rollout batch (mini-batch = batch, one epoch), token-mean loss, no KL/entropy
+        ("actor_rollout_ref.actor.ppo_mini_batch_size", batch),
+        ("actor_rollout_ref.actor.ppo_epochs", t.updates_per_batch),
+        ("actor_rollout_ref.actor.loss_agg_mode", t.loss_aggregation),
+        ("actor_rollout_ref.actor.use_kl_loss", t.kl_coef > 0),
+        ("actor_rollout_ref.actor.entropy_coeff", 0),
+        ("actor_rollout_ref.actor.use_dynamic_bsz", True),
+        ("actor_rollout_ref.actor.ppo_max_token_len_per_gpu", seq_tokens),
+        ("actor_rollout_ref.actor.optim.lr", stage.lr),
+        ("actor_rollout_ref.actor.optim.betas", list(t.adam_betas)),
+        ("actor_rollout_ref.actor.optim.weight_decay", t.weight_decay),
+        ("actor_rollout_ref.actor.optim.lr_warmup_steps", t.warmup_steps),
+        ("actor_rollout_ref.actor.optim.lr_scheduler_type", "constant"),
+    ]
+    if t.kl_coef > 0:
+        kv += [("actor_rollout_ref.actor.kl_loss_coef", t.kl_coef),
+               ("actor_rollout_ref.actor.kl_loss_type", "low_var_kl")]
+    if t.grad_clip is not None:
+        kv.append(("actor_rollout_ref.actor.grad_clip", t.grad_clip))
+    if t.clip_eps is not None:
+        kv += [("actor_rollout_ref.actor.clip_ratio_low", t.clip_eps),
+               ("actor_rollout_ref.actor.clip_ratio_high", t.clip_eps_high or t.clip_eps)]
+    kv += [
+        # rollout: vLLM, G samples per prompt at the stage's temperature / top-p
+        ("actor_rollout_ref.rollout.name", c.rollout_engine),
+        ("actor_rollout_ref.rollout.n", n),
+        ("actor_rollout_ref.rollout.temperature", stage.temperature_at(epoch)),
+        ("actor_rollout_ref.rollout.top_p", stage.top_p),
+        ("actor_rollout_ref.rollout.tensor_model_parallel_size", c.rollout_tp),
+        ("actor_rollout_ref.rollout.gpu_memory_utilization", c.gpu_memory_utilization),
+        ("actor_rollout_ref.rollout.max_num_batched_tokens", max(8192, seq_tokens)),
+        ("actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu", seq_tokens),
+        ("actor_rollout_ref.ref.log_prob_max_token_len_per_gpu", seq_tokens),
+    ]
+    if stage.zero_variance_groups == "resample":
+        # DAPO dynamic sampling: keep drawing prompts until the batch holds only mixed groups
+        kv += [("algorithm.filter_groups.enable", True), ("algorithm.filter_groups.metric", "acc")]
+    kv += [
+        # reward: our verifiers
+        ("reward.custom_reward_function.path", reward_path),
+        ("reward.custom_reward_function.name", "compute_score"),
+        ("reward.num_workers", c.reward_workers),
+        # trainer
+        ("trainer.project_name", recipe.name),
+        ("trainer.experiment_name", run_name),
+        ("trainer.logger", list(c.logger)),
+        ("trainer.n_gpus_per_node", c.n_gpus_per_node),
+        ("trainer.nnodes", c.nnodes),
+        ("trainer.default_local_dir", str(checkpoint_dir)),
+        ("trainer.save_freq", t.checkpoint_every),
+        ("trainer.max_actor_ckpt_to_keep", t.keep_checkpoints),
+        ("trainer.resume_mode", "auto"),
+        ("trainer.val_before_train", False),
+        ("trainer.test_freq", -1),
+        ("trainer.critic_warmup", 0),
+    ]
+    run_epochs = epochs if epochs is not None else stage.epochs
+    if stage.steps is not None and epochs is None:
+        kv += [("trainer.total_training_steps", stage.steps), ("trainer.total_epochs", 1000)]
+    else:
+        kv.append(("trainer.total_epochs", run_epochs))
+    out = [f"{k}={_fmt(v)}" for k, v in kv]
+    return out + list(c.extra)
+
+
+def unexpressed(stage: StageCfg) -> list[str]:
+    """Recipe settings veRL's ``main_ppo`` has no knob for, and what the export does about each."""
+    notes = []
+    if stage.overlong_filtering:
+        notes.append("overlong_filtering: veRL 0.9 has no loss mask for truncated responses (DAPO's overlong "
+                     "buffer is a length penalty, not the same); truncated responses train with reward 0.")
+    if stage.entropy_target is not None:
+        notes.append(f"entropy_target={stage.entropy_target}: veRL has no adaptive temperature; the run uses "
+                     f"the fixed temperature {stage.temperature}.")
+    if stage.zero_variance_groups == "drop":
+        notes.append("zero_variance_groups=drop: no veRL knob; such groups keep advantage 0 (= 'keep').")
+    if stage.replay_data:
+        notes.append(f"replay_data: mixed into the parquet at the recipe's fraction ({stage.replay_fraction}) "
+                     "instead of per batch; batches hold that fraction in expectation.")
+    if stage.temperature_schedule or stage.rollouts_schedule or stage.remove_solved_each_epoch:
+        notes.append("per-epoch temperature / group size / removal of solved problems: one veRL run per epoch "
+                     "(epoch-K/), each starting from the previous epoch's merged model with a fresh optimizer; "
+                     "'solved by every rollout' is measured by `acereason export verl-filter` re-sampling the "
+                     "epoch's problems with the epoch-end policy (G samples at the epoch's temperature), not "
+                     "from the rollouts veRL drew during the epoch.")
+    if stage.only_unsolved_from:
+        notes.append(f"only_unsolved_from={stage.only_unsolved_from}: veRL keeps no per-prompt history; "
+                     "`acereason export verl-filter` drops prompts the entering policy solves in every sample "
+                     "(with pass_rate_filter, its max pass rate applies, which is stricter).")
+    return notes
