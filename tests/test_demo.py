@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from acereason.demo.evaluate import mcnemar_exact, mcnemar_exact_ref, wilson_ci
+from acereason.demo.evaluate import (
+    mcnemar_exact,
+    mcnemar_exact_ref,
+    paired_permutation_test,
+    paired_permutation_test_ref,
+    wilson_ci,
+)
 from acereason.demo.tasks import code_task, make_split, math_task
 from acereason.verify import score_batch
 
@@ -23,7 +29,7 @@ def test_demo_fast_end_to_end(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "acereason", "demo", "--fast", "--out", str(out)],
                          capture_output=True, text=True, timeout=900, cwd=REPO)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
-    assert "held-out greedy accuracy" in res.stdout
+    assert "held-out accuracy" in res.stdout
     for f in ("summary.json", "report.md", "report.html", "metrics.jsonl", "phases.json", "sft/config.json",
               "stages/00-math-short/config.json", "stages/02-code/config.json", "eval/02-code-rl/results.json"):
         assert (out / f).exists(), f
@@ -66,3 +72,13 @@ def test_wilson_interval() -> None:
     lo, hi = wilson_ci(50, 100)
     assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
     assert wilson_ci(0, 10)[0] == pytest.approx(0.0) and wilson_ci(10, 10)[1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_paired_permutation_matches_exact_enumeration(seed: int) -> None:
+    rng = random.Random(seed)
+    n = rng.randint(1, 12)
+    before = [rng.choice([0, 0.25, 0.5, 0.75, 1.0]) for _ in range(n)]
+    after = [min(1.0, b + rng.choice([-0.25, 0, 0.25, 0.5])) for b in before]
+    exact = paired_permutation_test_ref(before, after)
+    assert paired_permutation_test(before, after, resamples=40000, seed=seed) == pytest.approx(exact, abs=0.02)

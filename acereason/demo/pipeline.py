@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from acereason.demo.evaluate import greedy_correct, mcnemar_exact, wilson_ci
+from acereason.demo.evaluate import greedy_correct, paired_permutation_test, sampled_correct
 from acereason.demo.sft import SFTConfig, sft_train
 from acereason.demo.tasks import CODE_INSTRUCTION, MATH_INSTRUCTION, Task, make_split
 from acereason.schema import Problem, read_problems, write_records
@@ -43,7 +43,7 @@ class DemoSizes:
     sft_traces: int = 700  # per domain: the fixed, limited "distilled" set
     dev: int = 100  # per domain, for the SFT stopping rule
     rl_prompts_math: int = 2000
-    rl_prompts_code: int = 256
+    rl_prompts_code: int = 448
     test: int = 300  # per domain, held out
     sft_max_steps: int = 700
     sft_eval_every: int = 100
@@ -51,6 +51,8 @@ class DemoSizes:
     rl_steps_scale: float = 1.0
     math_max_tokens: int = 64
     code_max_tokens: int = 96
+    eval_k: int = 4  # samples per held-out problem (avg@k), at the paper's eval temperature
+    eval_temperature: float = 0.6
 
     @classmethod
     def fast(cls) -> DemoSizes:
@@ -115,23 +117,26 @@ def _load_model(path: Path, device: torch.device):
 
 
 def _accuracy(model, tok, problems: list[Problem], sizes: DemoSizes) -> list[bool]:
+    """Greedy dev accuracy (the SFT stopping rule)."""
     max_tokens = sizes.math_max_tokens if problems and problems[0].domain == "math" else sizes.code_max_tokens
     return greedy_correct(model, tok, problems, max_tokens, MATH_INSTRUCTION, CODE_INSTRUCTION)
 
 
-def _evaluate_point(out: Path, label: str, model, tok, sizes: DemoSizes) -> dict[str, list[bool]]:
-    """Held-out greedy outcomes per domain; also written as an eval point the report understands."""
+def _evaluate_point(out: Path, label: str, model, tok, sizes: DemoSizes) -> dict[str, list[list[bool]]]:
+    """Held-out outcomes per domain (``eval_k`` seeded samples per problem at the paper's temperature 0.6);
+    also written as an eval point the report understands."""
     from acereason.eval.metrics import summarize
 
     d = out / "data"
-    res: dict[str, list[bool]] = {}
+    res: dict[str, list[list[bool]]] = {}
     bench: dict[str, Any] = {}
     for domain in ("math", "code"):
         probs = list(read_problems(d / f"test_{domain}.jsonl"))
-        ok = _accuracy(model, tok, probs, sizes)
+        max_tokens = sizes.math_max_tokens if domain == "math" else sizes.code_max_tokens
+        ok = sampled_correct(model, tok, probs, max_tokens, MATH_INSTRUCTION, CODE_INSTRUCTION, sizes.eval_k,
+                             sizes.eval_temperature, seed=1234)
         res[domain] = ok
-        s = summarize([[x] for x in ok])
-        s["ci95"] = list(wilson_ci(sum(ok), len(ok)))
+        s = summarize(ok)
         s.update(domain=domain, by_difficulty={}, by_month={}, truncated_frac=0.0, mean_response_tokens=0.0)
         bench[f"demo_{domain}"] = s
     ev = out / "eval" / label
@@ -139,13 +144,18 @@ def _evaluate_point(out: Path, label: str, model, tok, sizes: DemoSizes) -> dict
     (ev / "outcomes.json").write_text(json.dumps(res))
     (ev / "results.json").write_text(json.dumps({
         "label": label, "model": label, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "settings": {"temperature": 0.0, "top_p": 1.0, "max_tokens": sizes.code_max_tokens, "k": 1,
-                     "backend": "hf (greedy)"}, "benchmarks": bench}, indent=1))
-    _log(f"  {label}: math {sum(res['math'])}/{len(res['math'])}  code {sum(res['code'])}/{len(res['code'])}")
+        "settings": {"temperature": sizes.eval_temperature, "top_p": 0.95, "max_tokens": sizes.code_max_tokens,
+                     "k": sizes.eval_k, "backend": "hf"}, "benchmarks": bench}, indent=1))
+    k = sizes.eval_k
+    _log(f"  {label}: math avg@{k} {_mean(res['math']):.3f}  code avg@{k} {_mean(res['code']):.3f}")
     return res
 
 
-def _outcomes(out: Path, label: str) -> dict[str, list[bool]]:
+def _mean(outcomes: list[list[bool]]) -> float:
+    return sum(sum(o) / len(o) for o in outcomes) / max(len(outcomes), 1)
+
+
+def _outcomes(out: Path, label: str) -> dict[str, list[list[bool]]]:
     return json.loads((out / "eval" / label / "outcomes.json").read_text())
 
 
@@ -205,22 +215,25 @@ def run_control(out: Path, label: str, start: Path, domain_tasks: str, budget_s:
     _evaluate_point(out, label, model, tok, sizes)
 
 
-def _compare(before: dict[str, list[bool]], after: dict[str, list[bool]], domain: str) -> dict[str, Any]:
-    b, a = before[domain], after[domain]
-    gained, lost, p = mcnemar_exact(b, a)
-    return {"delta": (sum(a) - sum(b)) / len(a), "gained": gained, "lost": lost, "p": p}
+def _compare(before: dict[str, list[list[bool]]], after: dict[str, list[list[bool]]], domain: str) -> dict[str, Any]:
+    """Paired comparison on held-out problems: mean change, problems up/down, sign-flip permutation p."""
+    b = [sum(o) / len(o) for o in before[domain]]
+    a = [sum(o) / len(o) for o in after[domain]]
+    return {"delta": (sum(a) - sum(b)) / len(a), "gained": sum(y > x for x, y in zip(b, a, strict=True)),
+            "lost": sum(y < x for x, y in zip(b, a, strict=True)), "p": paired_permutation_test(b, a)}
 
 
 def summarize_run(out: Path, rl_info: dict[str, Any], controls: bool) -> dict[str, Any]:
+    from acereason.eval.metrics import summarize
+
     labels = ["00-sft", "01-math-rl", "02-code-rl"]
     res = {lab: _outcomes(out, lab) for lab in labels}
     rows = []
     for lab in labels:
         row: dict[str, Any] = {"checkpoint": lab}
         for dom in ("math", "code"):
-            ok = res[lab][dom]
-            lo, hi = wilson_ci(sum(ok), len(ok))
-            row[dom] = f"{100 * sum(ok) / len(ok):.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+            s = summarize([list(o) for o in res[lab][dom]])
+            row[dom] = f"{100 * s['avg_at_k']:.1f}% [{100 * s['ci95'][0]:.1f}, {100 * s['ci95'][1]:.1f}]"
         rows.append(row)
     tests = {
         "math RL on math": _compare(res["00-sft"], res["01-math-rl"], "math"),
@@ -231,8 +244,8 @@ def summarize_run(out: Path, rl_info: dict[str, Any], controls: bool) -> dict[st
     notes = []
     for name, t in tests.items():
         sig = "significant" if t["p"] < 0.05 else "not significant"
-        notes.append(f"{name}: {100 * t['delta']:+.1f} points (+{t['gained']}/-{t['lost']} problems, McNemar "
-                     f"p={t['p']:.3g}, {sig})")
+        notes.append(f"{name}: {100 * t['delta']:+.1f} points ({t['gained']} problems up, {t['lost']} down; paired "
+                     f"permutation p={t['p']:.3g}, {sig})")
     cross = tests["math RL on code (cross-domain)"]
     if cross["p"] < 0.05:
         notes.append("Math RL " + ("improved" if cross["delta"] > 0 else "hurt") + " held-out code: " + (
@@ -245,9 +258,9 @@ def summarize_run(out: Path, rl_info: dict[str, Any], controls: bool) -> dict[st
                                                                               "code")):
             ctrl = _outcomes(out, lab)
             t = _compare(ctrl, res[base], dom)
-            rows.append({"checkpoint": lab, **{d: f"{100 * sum(ctrl[d]) / len(ctrl[d]):.1f}%" for d in ("math", "code")}})
+            rows.append({"checkpoint": lab, **{d: f"{100 * _mean(ctrl[d]):.1f}%" for d in ("math", "code")}})
             notes.append(f"{base} vs equal-compute SFT control on {dom}: {100 * t['delta']:+.1f} points "
-                         f"(McNemar p={t['p']:.3g}). Continued SFT uses the same limited traces; RL uses "
+                         f"(paired permutation p={t['p']:.3g}). Continued SFT uses the same limited traces; RL uses "
                          "prompts with only answers or tests.")
     summary = {"table": rows, "notes": notes, "tests": tests, "rl": rl_info}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -99,8 +99,9 @@ def sft_train(model, tokenizer, tasks: list[Task], cfg: SFTConfig, math_instruct
         if dev_eval is not None and step % cfg.eval_every == 0:
             acc = dev_eval()
             mean = sum(acc.values()) / len(acc)
-            history.append({"step": step, "loss": float(out.loss), "wall_s": time.perf_counter() - t0, **acc})
-            log(f"  sft step {step}: loss {float(out.loss):.3f} dev " + " ".join(f"{k} {v:.2f}" for k, v in acc.items()))
+            history.append({"step": step, "loss": out.loss.item(), "wall_s": time.perf_counter() - t0, **acc})
+            dev_txt = " ".join(f"{k} {v:.2f}" for k, v in acc.items())
+            log(f"  sft step {step}: loss {out.loss.item():.3f} dev {dev_txt}")
             if mean > best + 1e-9:
                 best, since_best = mean, 0
             else:

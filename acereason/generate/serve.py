@@ -15,6 +15,8 @@ not depend on what else was in flight. It serves one model on a trusted network:
 no tools; unknown fields are ignored.
 
 On start it prints ``serving MODEL at http://HOST:PORT/v1`` (with the real port when ``--port 0``).
+With ``--request-log FILE`` every POST is appended to FILE as one JSON line (route, ``n`` and the prompt or
+messages) as soon as it arrives, so tests can count exactly which model calls a client made.
 """
 
 from __future__ import annotations
@@ -177,9 +179,11 @@ class OpenAIServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], generator: Generator, model_name: str,
-                 max_wait_s: float = 0.005) -> None:
+                 max_wait_s: float = 0.005, request_log: str | None = None) -> None:
         super().__init__(address, _Handler)
         self.model_name = model_name
+        self.request_log = request_log
+        self._log_lock = threading.Lock()
         self.batcher = Batcher(generator, max_wait_s)
         self.created = int(time.time())
 
@@ -188,6 +192,15 @@ class OpenAIServer(ThreadingHTTPServer):
         """Base URL of the API, ending in ``/v1``."""
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/v1"
+
+    def log_request_body(self, route: str, body: dict[str, Any]) -> None:
+        """Append one received request to ``request_log`` (flushed at once; no-op without a log)."""
+        if self.request_log is None:
+            return
+        line = json.dumps({"route": route, "n": body.get("n", 1), "prompt": body.get("prompt"),
+                           "messages": body.get("messages")}, ensure_ascii=False)
+        with self._log_lock, open(self.request_log, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
 
     def server_close(self) -> None:
         """Close the socket and stop the generation worker."""
@@ -222,6 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise RequestError(f"request body is not JSON: {exc}") from exc
             if not isinstance(body, dict):
                 raise RequestError("request body must be a JSON object")
+            self.server.log_request_body(route, body)
             if route == "/v1/completions":
                 self._send(HTTPStatus.OK, self._completions(body))
             elif route == "/v1/chat/completions":
@@ -312,10 +326,11 @@ def _chat_logprobs(c: Completion) -> dict[str, Any] | None:
 
 
 def make_server(generator: Generator, model_name: str, host: str = "127.0.0.1", port: int = 0,
-                max_wait_s: float = 0.005) -> OpenAIServer:
+                max_wait_s: float = 0.005, request_log: str | None = None) -> OpenAIServer:
     """An OpenAI-compatible server for ``generator`` bound to ``host:port`` (0: a free port); call
-    ``serve_forever()`` to run it and ``shutdown()`` + ``server_close()`` to stop it."""
-    return OpenAIServer((host, port), generator, model_name, max_wait_s)
+    ``serve_forever()`` to run it and ``shutdown()`` + ``server_close()`` to stop it. ``request_log``: a
+    file that receives one JSON line per POST request."""
+    return OpenAIServer((host, port), generator, model_name, max_wait_s, request_log)
 
 
 def serve_command(
@@ -326,12 +341,13 @@ def serve_command(
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")] = None,
     batch_size: Annotated[int, typer.Option(help="Most sequences decoded together.")] = 64,
     max_wait_ms: Annotated[float, typer.Option(help="How long to wait for more requests to batch.")] = 5.0,
+    request_log: Annotated[str | None, typer.Option(help="Append one JSON line per POST request to this file.")] = None,
 ) -> None:
     """Serve a local model over an OpenAI-compatible API (/v1/models, /v1/completions, /v1/chat/completions)."""
     from acereason.generate.hf import HFGenerator
 
     generator = HFGenerator.from_pretrained(path, device=device, batch_size=batch_size)
-    server = make_server(generator, model_name or path, host, port, max_wait_ms / 1000)
+    server = make_server(generator, model_name or path, host, port, max_wait_ms / 1000, request_log)
     print(f"serving {server.model_name} at {server.url}", flush=True)
     try:
         server.serve_forever()
