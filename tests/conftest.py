@@ -23,3 +23,15 @@ def shared_data() -> Path:
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny-model ops gain nothing from a second thread, and intra-op threads stall badly when the shared
+    cores are busy; one thread keeps a module's runtime steady."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -17,7 +17,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import torch
 
 httpx = pytest.importorskip("httpx", reason="the openai backend needs httpx: pip install 'acereason[openai]'")
 
@@ -36,14 +35,7 @@ FLAT_PROMPTS = [p if isinstance(p, str) else [{"role": m["role"], "content": m["
     m["content"], str) else m["content"][0]["text"]} for m in p] for p in PROMPTS]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny-model ops gain nothing from a second thread, and intra-op threads stall badly when the shared
-    cores are busy; one thread keeps these tests' runtime steady."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --------------------------------------------------------------------------- the real server process

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from acereason.curate.pipeline import Drop, PipelineContext
+from acereason.curate.pipeline import Drop, PipelineContext, batches
 from acereason.schema import Problem
 
 _FENCED = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\r?\n(.*?)```", re.DOTALL | re.IGNORECASE)
@@ -101,13 +101,8 @@ class CodeTestValidation:
         self.workers = workers
 
     def __call__(self, records: Iterator[Problem], ctx: PipelineContext) -> Iterator[Problem]:
-        batch: list[Problem] = []
-        for p in records:
-            batch.append(p)
-            if len(batch) >= self.batch_size:
-                yield from self._flush(batch, ctx)
-                batch = []
-        yield from self._flush(batch, ctx)
+        for batch in batches(records, self.batch_size):
+            yield from self._flush(batch, ctx)
 
     def _judge(self, jobs: list[tuple[Problem, str]]) -> list[bool]:
         from acereason.verify.code import judge_batch

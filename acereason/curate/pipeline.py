@@ -126,6 +126,17 @@ def run_steps(records: Iterable[Problem], steps: Iterable[Step], ctx: PipelineCo
         yield p
 
 
+def batches(records: Iterable[Problem], size: int) -> Iterator[list[Problem]]:
+    """Consecutive lists of at most ``size`` records (the last may be shorter or empty)."""
+    batch: list[Problem] = []
+    for p in records:
+        batch.append(p)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    yield batch
+
+
 def shard_of(problem_id: str, n_shards: int) -> int:
     """The shard a problem belongs to: a stable hash of its id (same on every machine and run)."""
     if n_shards <= 1:

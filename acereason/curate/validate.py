@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from acereason.curate.pipeline import Drop, Filter, PipelineContext
+from acereason.curate.pipeline import Drop, Filter, PipelineContext, batches
 from acereason.generate.base import Completion, Generator, Prompt, SamplingParams
 from acereason.schema import Problem
 
@@ -181,13 +181,8 @@ class ModelValidation:
         return self._generator
 
     def __call__(self, records: Iterator[Problem], ctx: PipelineContext) -> Iterator[Problem]:
-        batch: list[Problem] = []
-        for p in records:
-            batch.append(p)
-            if len(batch) >= self.batch_size:
-                yield from self._flush(batch, ctx)
-                batch = []
-        yield from self._flush(batch, ctx)
+        for batch in batches(records, self.batch_size):
+            yield from self._flush(batch, ctx)
 
     def _flush(self, batch: list[Problem], ctx: PipelineContext) -> Iterator[Problem]:
         if not batch:
