@@ -95,6 +95,10 @@ def read_verl(path: Path) -> Iterator[Any]:
                                 "extra_info": {k: v for k, v in extra.items() if k != "question"}}
         if ability == "code":
             prompt, starter, instruction = _strip_code(text)
+            if isinstance(extra.get("question"), str) and extra["question"].strip():
+                # our own export keeps the bare statement and limits in extra_info: use them as written
+                prompt, instruction = extra["question"].strip(), None
+                starter = extra.get("starter_code") if "starter_code" in extra else starter
             truth = parse_json_field(gt, path, loc, "reward_model.ground_truth")
             raw_tests = truth.get("tests") if isinstance(truth, dict) else truth
             tests = lcb_tests(parse_json_field(raw_tests, path, loc, "reward_model.ground_truth.tests"),
@@ -102,8 +106,10 @@ def read_verl(path: Path) -> Iterator[Any]:
             fn_name = (truth.get("fn_name") if isinstance(truth, dict) else None) or fn_name_from_starter(starter)
             if instruction:
                 meta["instruction"] = instruction
-            yield make_problem(path, loc, id=f"{tag}-{index}", domain="code", prompt=prompt, source=source,
-                               tests=tests, fn_name=fn_name, starter_code=starter, meta=meta)
+            limits = {k: extra[k] for k in ("time_limit_s", "memory_mb") if extra.get(k) is not None}
+            pid = extra.get("problem_id") or f"{tag}-{index}"
+            yield make_problem(path, loc, id=pid, domain="code", prompt=prompt, source=source,
+                               tests=tests, fn_name=fn_name, starter_code=starter, meta=meta, **limits)
             continue
         question = extra.get("question")
         if isinstance(question, str) and question.strip():
@@ -112,6 +118,7 @@ def read_verl(path: Path) -> Iterator[Any]:
             prompt, instruction = _strip_math(text)
         if instruction:
             meta["instruction"] = instruction
-        yield make_problem(path, loc, id=f"{tag}-{index}", domain="math", prompt=repair_escapes(prompt),
+        yield make_problem(path, loc, id=extra.get("problem_id") or f"{tag}-{index}", domain="math",
+                           prompt=repair_escapes(prompt),
                            answer=clean_answer(gt) or None, source=source,
                            meta=json.loads(json.dumps(meta, default=str)))
