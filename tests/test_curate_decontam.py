@@ -17,9 +17,9 @@ from acereason.curate.decontam import NgramIndex, decontaminate, tokenize_batch,
 from acereason.curate.normalize import word_tokens
 from acereason.schema import Problem, read_problems
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not DATA.exists():
-    DATA = Path("/work/shared/data")
+from .conftest import SHARED_DATA
+
+DATA = SHARED_DATA
 BENCHMARKS = ["qwen25math_aime24/test.jsonl", "aime2025/test.jsonl", "qwen25math_amc23/test.jsonl",
               "math500/test.jsonl"]
 TRAIN = ["deepscaler/train/math.json", "deepscaler/train/aime.json", "deepscaler_subset/deepscaler.json",

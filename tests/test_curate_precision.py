@@ -19,9 +19,9 @@ import pytest
 from acereason.curate.rules_code import code_rules
 from acereason.curate.rules_math import math_rules
 
-DATA = Path("/work/shared/data")
-if not DATA.exists():
-    DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from .conftest import SHARED_DATA
+
+DATA = SHARED_DATA
 LABELS = Path(__file__).parent / "data" / "curate_rule_labels.jsonl"
 
 # Measured precision (labelled true / flagged) per rule: docs/curate.md quotes these.

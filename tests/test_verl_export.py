@@ -21,8 +21,10 @@ from acereason.rl.prompts import build_messages
 from acereason.schema import read_problems, write_records
 from acereason.sources import read_source
 
+from .conftest import SHARED_DATA
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = SHARED_DATA
 VERL_FILES = [SHARED / "rllm_verl" / "math.parquet", SHARED / "rllm_verl" / "aime.parquet",
               SHARED / "rllm_verl" / "code" / "test_livecodebench.parquet",
               SHARED / "skywork_or1_eval" / "aime24.parquet", SHARED / "simplerl_verl" / "test.parquet"]

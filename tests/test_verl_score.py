@@ -16,7 +16,9 @@ from acereason.rl.recipe import CODE_INSTRUCTION, MATH_INSTRUCTION
 from acereason.schema import Problem, TestCase
 from acereason.verify import reward
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from .conftest import SHARED_DATA
+
+SHARED = SHARED_DATA
 
 
 def _math_samples(rng: random.Random, n: int) -> list[tuple[Problem, str]]:
@@ -68,7 +70,7 @@ def _benchmark_samples() -> list[tuple[Problem, str]]:
 
 def test_compute_score_equals_reward(tmp_path: Path) -> None:
     rng = random.Random(7)
-    samples = _math_samples(rng, 60) + _code_samples(rng, 14) + _benchmark_samples()
+    samples = _math_samples(rng, 70) + _code_samples(rng, 20) + _benchmark_samples()
     assert len(samples) >= 250
     rows = [problem_row(p, i, math_instruction=MATH_INSTRUCTION, code_instruction=CODE_INSTRUCTION)
             for i, (p, _) in enumerate(samples)]
