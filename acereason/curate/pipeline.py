@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -108,6 +109,17 @@ class Filter:
                 yield p
             else:
                 ctx.drop(p, self.name, d)
+
+
+class PatternRule(Filter):
+    """A filter that drops a problem whose statement matches ``pattern``; ``detail`` formats the match."""
+
+    pattern: re.Pattern[str]
+    detail = "{!r}"
+
+    def decide(self, problem: Problem) -> Drop | None:
+        m = self.pattern.search(problem.prompt)
+        return Drop(self.name, self.detail.format(m.group(0))) if m else None
 
 
 def run_steps(records: Iterable[Problem], steps: Iterable[Step], ctx: PipelineContext) -> Iterator[Problem]:

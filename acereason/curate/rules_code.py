@@ -14,21 +14,18 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from acereason.curate.pipeline import Drop, Filter
+from acereason.curate.pipeline import Drop, Filter, PatternRule
 from acereason.schema import Problem
 
 _INTERACTIVE = re.compile(r"(?i)\binteractive (?:problem|task)\b|\bthis is an interactive\b|\binteractor\b|"
                           r"\bflush the output\b|\bfflush\s*\(|\bsys\.stdout\.flush\b|\bSystem\.out\.flush\b")
 
 
-class InteractiveRule(Filter):
+class InteractiveRule(PatternRule):
     """Interactive problems: the judge talks to the program, so fixed stdin/stdout tests cannot grade them."""
 
     name = "interactive"
-
-    def decide(self, problem: Problem) -> Drop | None:
-        m = _INTERACTIVE.search(problem.prompt)
-        return Drop(self.name, repr(m.group(0))) if m else None
+    pattern = _INTERACTIVE
 
 
 _SPECIAL_JUDGE = re.compile(r"(?i)\bspecial judge\b|\bchecker (?:will|program)\b|\bspecial checker\b")
@@ -42,25 +39,19 @@ _MULTI_OUTPUT = re.compile(
     r"\bmultiple (?:valid |correct )?(?:answers|solutions) (?:exist|are possible)")
 
 
-class SpecialJudgeRule(Filter):
+class SpecialJudgeRule(PatternRule):
     """Problems graded by a special judge (a checker program), not by comparing output."""
 
     name = "special_judge"
-
-    def decide(self, problem: Problem) -> Drop | None:
-        m = _SPECIAL_JUDGE.search(problem.prompt)
-        return Drop(self.name, repr(m.group(0))) if m else None
+    pattern = _SPECIAL_JUDGE
 
 
-class MultipleValidOutputsRule(Filter):
+class MultipleValidOutputsRule(PatternRule):
     """Problems that accept several outputs ("print any of them", "in any order"): a fixed expected
     output would mark correct programs wrong."""
 
     name = "multiple_valid_outputs"
-
-    def decide(self, problem: Problem) -> Drop | None:
-        m = _MULTI_OUTPUT.search(problem.prompt)
-        return Drop(self.name, repr(m.group(0))) if m else None
+    pattern = _MULTI_OUTPUT
 
 
 _IMAGE_MARKUP = re.compile(r"(?i)<img\b|!\[[^\]]*\]\(|\.(?:png|jpe?g|gif|svg)\b")

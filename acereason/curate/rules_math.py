@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from acereason.curate.normalize import word_tokens
-from acereason.curate.pipeline import Drop, Filter
+from acereason.curate.pipeline import Drop, Filter, PatternRule
 from acereason.schema import Problem
 
 # Enumerated parts: "(a) ... (b)", "(1) ... (2)", "(I) ... (II)", "Part a)" ... at least two in order.
@@ -104,14 +104,12 @@ _PROOF = re.compile(r"(?i)\bprove (?:that|the|it)\b|(?:^|[.!?:;]\s+|\n\s*)(?:pro
                     r"\b(?:justify your answer|explain why)\b|\b(?:a|give|with) proof\b")
 
 
-class ProofRule(Filter):
+class ProofRule(PatternRule):
     """Proof requests ("prove that", "show that"): there is no single answer for a verifier to check."""
 
     name = "proof"
-
-    def decide(self, problem: Problem) -> Drop | None:
-        m = _PROOF.search(problem.prompt)
-        return Drop(self.name, f"asks: {m.group(0)!r}") if m else None
+    pattern = _PROOF
+    detail = "asks: {!r}"
 
 
 _FIGURE = re.compile(r"\[asy\]|(?i:\b(?:in|the|this|following|above|below|accompanying|given|shown)\s+"
@@ -120,14 +118,12 @@ _FIGURE = re.compile(r"\[asy\]|(?i:\b(?:in|the|this|following|above|below|accomp
                      r"\bsee (?:the )?(?:figure|diagram)\b|\bfig\.\s*\d|\bfigure\s*\d)")
 
 
-class FigureRule(Filter):
+class FigureRule(PatternRule):
     """Statements that depend on a figure (``[asy]`` code, "the diagram below"): a text model cannot see it."""
 
     name = "figure"
-
-    def decide(self, problem: Problem) -> Drop | None:
-        m = _FIGURE.search(problem.prompt)
-        return Drop(self.name, f"refers to a figure: {m.group(0)!r}") if m else None
+    pattern = _FIGURE
+    detail = "refers to a figure: {!r}"
 
 
 _LATEX = re.compile(r"\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.S)
