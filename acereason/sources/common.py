@@ -138,23 +138,15 @@ def repair_escapes(text: str) -> str:
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last balanced ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``, or None.
+    """Content of the last balanced ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``, stripped, or None.
 
-    Used to take a gold answer from a reference solution when a source has no answer field.
+    Used to take a gold answer from a reference solution when a source has no answer field; the brace
+    matching is the math verifier's (linear even on adversarial input).
     """
-    best: str | None = None
-    for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            c = text[i]
-            if c == "\\":
-                i += 2
-                continue
-            depth += (c == "{") - (c == "}")
-            i += 1
-        if depth == 0:
-            best = text[m.end(): i - 1].strip()
-    return best
+    from acereason.verify.math_normalize import last_boxed as find_box
+
+    box = find_box(text)
+    return None if box is None else box.strip()
 
 
 def keep_extra(row: dict, used: set[str]) -> dict[str, Any]:
