@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -163,16 +163,10 @@ def evaluate(generate: Any, suites: list[tuple[Benchmark, list[Problem]]], out_d
                        by_month=_breakdown(problems, per, _month_key),
                        truncated_frac=sum(r.finish_reason == "length" for r in recs) / max(len(recs), 1),
                        mean_response_tokens=sum(r.meta.get("response_tokens", 0) for r in recs) / max(len(recs), 1),
-                       reasons=dict(sorted(_count(r.reason for r in recs).items())))
+                       reasons=dict(sorted(Counter(r.reason for r in recs).items())))
         results["benchmarks"][spec.name] = summary
     tmp = out / ".results.json.tmp"
     tmp.write_text(json.dumps(results, indent=1))
     os.replace(tmp, out / "results.json")
     return results
 
-
-def _count(items) -> dict[str, int]:
-    c: dict[str, int] = defaultdict(int)
-    for x in items:
-        c[x] += 1
-    return c

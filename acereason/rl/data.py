@@ -6,6 +6,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from acereason.rl.recipe import Recipe, StageCfg
+from acereason.rl.step import derived_seed
 from acereason.schema import DataError, Problem, read_problems
 
 if TYPE_CHECKING:
@@ -60,8 +61,6 @@ def select_entry_prompts(trainer: Trainer, stage: StageCfg, index: int,
                          pool: list[Problem]) -> tuple[list[str], dict[str, int]]:
     """Active prompt ids at stage entry. With ``pass_rate_filter`` each prompt is sampled ``samples`` times
     with the entering policy and kept only if its pass rate lies in [min, max] (paper: <= 6/16)."""
-    from acereason.rl.trainer import _seed
-
     filt = stage.pass_rate_filter
     dropped = dict(trainer.state["stages"].get(stage.name, {}).get("load_dropped", {}))
     if filt is None:
@@ -72,7 +71,7 @@ def select_entry_prompts(trainer: Trainer, stage: StageCfg, index: int,
         part = pool[start: start + chunk]
         _, verdicts, _, _ = trainer._rollouts(part, filt.samples, stage.temperature_at(0), stage.top_p,
                                               filt.max_tokens or stage.max_response_tokens,
-                                              seed=_seed(trainer.cfg.seed, index, 99991, start))
+                                              seed=derived_seed(trainer.cfg.seed, index, 99991, start))
         for p, group in zip(part, verdicts, strict=True):
             rate = sum(v.correct for v in group) / len(group)
             if rate > filt.max_pass_rate:

@@ -21,14 +21,20 @@ _MAX_RESAMPLE_ROUNDS = 2
 _ENTROPY_GAIN = 0.5
 
 
+def derived_seed(*parts: int) -> int:
+    """A stable 31-bit seed from integers (no Python hash randomisation involved)."""
+    h = 1469598103934665603
+    for p in parts:
+        h = ((h ^ (p & 0xFFFFFFFFFFFF)) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h & 0x7FFFFFFF
+
+
 def _replay_mix(tr: Trainer, stage: StageCfg, index: int, problems: list[Problem],
                 replay: list[Problem]) -> list[Problem]:
     if not replay or not stage.replay_fraction:
         return problems
-    from acereason.rl.trainer import _seed
-
     k = max(1, round(len(problems) * stage.replay_fraction / (1 - stage.replay_fraction)))
-    rng = random.Random(_seed(tr.cfg.seed, index, tr.state["global_step"] + 1, 7))
+    rng = random.Random(derived_seed(tr.cfg.seed, index, tr.state["global_step"] + 1, 7))
     return problems + rng.sample(replay, min(k, len(replay)))
 
 
@@ -36,8 +42,6 @@ def grpo_step(tr: Trainer, stage: StageCfg, index: int, st: dict[str, Any], prob
               replay: list[Problem], optimizer: Any, scheduler: Any, ref_model: Any,
               order: list[str]) -> dict[str, Any]:
     """Run one step and log its metrics; returns them."""
-    from acereason.rl.trainer import _seed
-
     cfg = tr.cfg
     t_start = time.perf_counter()
     step = tr.state["global_step"] + 1
@@ -46,7 +50,7 @@ def grpo_step(tr: Trainer, stage: StageCfg, index: int, st: dict[str, Any], prob
     batch = _replay_mix(tr, stage, index, problems, replay)
     replay_ids = {p.id for p in batch[len(problems):]}
     outs, verdicts, t_gen, t_ver = tr._rollouts(batch, group, temperature, stage.top_p, stage.max_response_tokens,
-                                                seed=_seed(cfg.seed, index, step))
+                                                seed=derived_seed(cfg.seed, index, step))
     resampled = 0
     if stage.zero_variance_groups == "resample":
         by_id = tr.pool_by_id
@@ -59,7 +63,7 @@ def grpo_step(tr: Trainer, stage: StageCfg, index: int, st: dict[str, Any], prob
             st["pos"] += len(extra_ids)
             extra = [by_id[i] for i in extra_ids]
             o2, v2, g2, v2t = tr._rollouts(extra, group, temperature, stage.top_p, stage.max_response_tokens,
-                                           seed=_seed(cfg.seed, index, step, 1 + attempt))
+                                           seed=derived_seed(cfg.seed, index, step, 1 + attempt))
             batch, outs, verdicts = batch + extra, outs + o2, verdicts + v2
             t_gen, t_ver, resampled = t_gen + g2, t_ver + v2t, resampled + len(extra)
 

@@ -24,24 +24,16 @@ from typing import Any
 
 import torch
 
-from acereason.rl.batch import Sample, rollout_logprobs, train_step
 from acereason.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_states
 from acereason.rl.data import load_stage_problems, select_entry_prompts
 from acereason.rl.logging import MetricsLogger
 from acereason.rl.prompts import build_messages
 from acereason.rl.recipe import Recipe, StageCfg
 from acereason.rl.rewards import RewardFn, load_reward_fn
+from acereason.rl.step import derived_seed, grpo_step
 from acereason.schema import Problem, Verdict
 
 TIME_KEYS = ("time/generate", "time/verify", "time/train", "time/step", "perf/tokens_per_s")
-
-
-def _seed(*parts: int) -> int:
-    """A stable 31-bit seed from integers (no Python hash randomisation involved)."""
-    h = 1469598103934665603
-    for p in parts:
-        h = ((h ^ (p & 0xFFFFFFFFFFFF)) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h & 0x7FFFFFFF
 
 
 def pick_device(name: str) -> torch.device:
@@ -99,6 +91,7 @@ class Trainer:
         self.state: dict[str, Any] = {"stage_index": 0, "global_step": 0, "stages": {}}
         self._optim_state: dict[str, Any] | None = None
         self.pool_by_id: dict[str, Problem] = {}
+        self._gen: Any = None
         self.out.mkdir(parents=True, exist_ok=True)
         if resume:
             self._resume()
@@ -141,12 +134,16 @@ class Trainer:
         return [build_messages(p, c.math_instruction, c.code_instruction, c.system_prompt) for p in problems]
 
     def _generator(self) -> Any:
-        if self.generator_factory is not None:
-            return self.generator_factory(self.model, self.tokenizer)
-        from acereason.generate.hf import HFGenerator
+        """One generator over the live policy, built on first use (it samples from the current weights)."""
+        if self._gen is None:
+            if self.generator_factory is not None:
+                self._gen = self.generator_factory(self.model, self.tokenizer)
+            else:
+                from acereason.generate.hf import HFGenerator
 
-        return HFGenerator(self.model, self.tokenizer, device=self.device,
-                           batch_size=self.cfg.generation_batch_size)
+                self._gen = HFGenerator(self.model, self.tokenizer, device=self.device,
+                                        batch_size=self.cfg.generation_batch_size)
+        return self._gen
 
     def _rollouts(self, problems: list[Problem], n: int, temperature: float, top_p: float, max_tokens: int,
                   seed: int) -> tuple[list[list[Any]], list[list[Verdict]], float, float]:
@@ -203,8 +200,8 @@ class Trainer:
                     continue
                 take = order[st["pos"]: st["pos"] + stage.prompts_per_step]
                 st["pos"] += len(take)
-                metrics = self._step(stage, index, st, [by_id[i] for i in take], replay, optimizer, scheduler,
-                                     ref_model, order)
+                metrics = grpo_step(self, stage, index, st, [by_id[i] for i in take], replay, optimizer,
+                                    scheduler, ref_model, order)
                 bar.update(st["step"], metrics)
                 if self.state["global_step"] % self.cfg.checkpoint_every == 0:
                     self._checkpoint(optimizer, scheduler)
@@ -220,7 +217,7 @@ class Trainer:
 
     def _epoch_order(self, stage: StageCfg, index: int, st: dict[str, Any]) -> list[str]:
         order = sorted(st["active"])
-        random.Random(_seed(self.cfg.seed, index, st["epoch"])).shuffle(order)
+        random.Random(derived_seed(self.cfg.seed, index, st["epoch"])).shuffle(order)
         return order
 
     def _end_epoch(self, stage: StageCfg, st: dict[str, Any], optimizer: Any, scheduler: Any) -> None:
@@ -235,13 +232,6 @@ class Trainer:
             st["temperature"] = stage.temperature_at(st["epoch"])
         self._checkpoint(optimizer, scheduler)  # epoch boundaries are resume points too
 
-    def _step(self, stage: StageCfg, index: int, st: dict[str, Any], problems: list[Problem],
-              replay: list[Problem], optimizer: Any, scheduler: Any, ref_model: Any,
-              order: list[str]) -> dict[str, Any]:
-        from acereason.rl.step import grpo_step
-
-        return grpo_step(self, stage, index, st, problems, replay, optimizer, scheduler, ref_model, order)
-
     def _export_stage(self, index: int, stage: StageCfg) -> None:
         """Save the stage's final policy in Hugging Face layout (the next stage and eval start from it)."""
         path = self.out / "stages" / f"{index:02d}-{stage.name}"
@@ -252,4 +242,4 @@ class Trainer:
                                                      "global_step": self.state["global_step"]}))
 
 
-__all__ = ["TIME_KEYS", "Sample", "Trainer", "load_policy", "pick_device", "rollout_logprobs", "train_step"]
+__all__ = ["TIME_KEYS", "Trainer", "load_policy", "pick_device"]
