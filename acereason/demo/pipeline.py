@@ -201,13 +201,11 @@ def run_rl(out: Path, seed: int, sizes: DemoSizes, device: torch.device) -> dict
     return {"stage_wall_s": walls, "stages": [s.name for s in recipe.stages]}
 
 
-def run_control(out: Path, label: str, start: Path, domain_tasks: str, budget_s: float, seed: int,
-                sizes: DemoSizes, device: torch.device) -> None:
+def run_control(out: Path, label: str, start: Path, budget_s: float, seed: int, sizes: DemoSizes,
+                device: torch.device) -> None:
     """Equal-compute control: continue SFT from ``start`` on the same limited traces for ``budget_s``."""
     model, tok = _load_model(start, device)
-    traces = _read_tasks(out / "data" / "sft.jsonl")
-    if domain_tasks != "both":
-        traces = [t for t in traces if t.problem.domain == domain_tasks]
+    traces = _read_tasks(out / "data" / "sft.jsonl")  # both domains, as the SFT model was trained
     cfg = SFTConfig(lr=2e-3, batch_size=64, max_steps=10**9, eval_every=10**9, target_accuracy=None,
                     time_budget_s=budget_s, seed=seed + 17)
     res = sft_train(model, tok, traces, cfg, MATH_INSTRUCTION, CODE_INSTRUCTION, None, log=_log)
@@ -299,9 +297,9 @@ def run_demo(out: Path, seed: int = 0, fast: bool = False, controls: bool = Fals
     phase("eval-code-rl", lambda: _evaluate_point(out, "02-code-rl", *_load_model(code_stage, dev), sizes) and True)
     if controls:
         walls = rl["stage_wall_s"]
-        phase("control-math", run_control, out, "01c-math-sft-control", out / "sft", "both",
+        phase("control-math", run_control, out, "01c-math-sft-control", out / "sft",
               walls.get("math-short", 0) + walls.get("math-long", 0), seed, sizes, dev)
-        phase("control-code", run_control, out, "02c-code-sft-control", math_stage, "both", walls.get("code", 0),
+        phase("control-code", run_control, out, "02c-code-sft-control", math_stage, walls.get("code", 0),
               seed, sizes, dev)
     summary = summarize_run(out, rl, controls)
     summary["timings_s"] = {**timings, "total_this_invocation": round(time.perf_counter() - t0, 1)}

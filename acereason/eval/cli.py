@@ -94,20 +94,14 @@ def eval_command(
 
 
 def _generator(backend: str, model: str, base_url: str | None, device: str | None):
-    if backend == "hf":
-        from acereason.generate.hf import HFGenerator
+    """A generation backend for ``--backend``, with the checks that give one-line errors."""
+    from acereason.generate.base import make_generator
 
-        if not Path(model).exists():
-            raise DataError(model, None, "no such model directory (the hf backend loads local paths only)")
-        return HFGenerator.from_pretrained(model, device=device)
-    if backend == "vllm":
-        from acereason.generate.base import make_generator
-
-        return make_generator(f"vllm:{model}")
-    if backend == "openai":
-        if not base_url:
-            raise DataError(None, None, "--base-url is required with --backend openai")
-        from acereason.generate.base import make_generator
-
-        return make_generator(f"openai:{base_url}#{model}")
-    raise DataError(None, None, f"unknown backend {backend!r}; use hf, vllm or openai")
+    if backend == "hf" and not Path(model).exists():
+        raise DataError(model, None, "no such model directory (the hf backend loads local paths only)")
+    if backend == "openai" and not base_url:
+        raise DataError(None, None, "--base-url is required with --backend openai")
+    specs = {"hf": f"hf:{model}", "vllm": f"vllm:{model}", "openai": f"openai:{base_url}#{model}"}
+    if backend not in specs:
+        raise DataError(None, None, f"unknown backend {backend!r}; use hf, vllm or openai")
+    return make_generator(specs[backend], **({"device": device} if backend == "hf" else {}))
