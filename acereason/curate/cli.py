@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from acereason.cli_util import err_console, fail
 from acereason.curate.pipeline import Step, run_stage
 from acereason.schema import DataError, Problem, read_problems, write_records
 
@@ -48,12 +48,6 @@ class GreedyListCommand(typer.core.TyperCommand):
                     first = False
                     i += 1
         return super().parse_args(ctx, out)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(e: Exception) -> typer.Exit:
-    err.print(f"error: {e}", markup=False, highlight=False)
-    return typer.Exit(2)
 
 
 def _read_any(path: Path) -> Iterator[Problem]:
@@ -145,7 +139,7 @@ def curate(domain: str, inputs: list[Path], out: Path, benchmarks: list[Path], v
     if report_path:
         write_report(report, report_path)
     if not quiet:
-        print_report(report, err)
+        print_report(report, err_console)
     return report
 
 
@@ -175,7 +169,7 @@ def _command(domain: str):
         chunk: Annotated[int, typer.Option(help="Prompts per validator call (cached per call).")] = 8,
     ) -> None:
         if bool(validator) == no_validate:
-            raise _fail(ValueError("pass exactly one of --validator SPEC (model validation, the paper's step) and "
+            raise fail(ValueError("pass exactly one of --validator SPEC (model validation, the paper's step) and "
                                    "--no-validate"))
         try:
             rep = curate(domain, inputs, out, benchmarks or [], None if no_validate else validator, samples, report,
@@ -183,7 +177,7 @@ def _command(domain: str):
                          require_golden, drop_weak_mutants, max_tokens, min_response_tokens,
                          downsample_below if min_response_tokens else 0, downsample_keep, chunk)
         except (DataError, ValueError) as e:
-            raise _fail(e) from None
+            raise fail(e) from None
         typer.echo(f"kept {rep['kept']} of {rep['read']} {domain} problems -> {out}")
 
     command.__doc__ = f"Curate {domain} sources: rules, decontamination, dedupe, validation; report per rule."
@@ -213,9 +207,9 @@ def decontaminate_command(
         if dropped is not None:
             write_records(dropped, drop, Problem)
     except (DataError, ValueError) as e:
-        raise _fail(e) from None
+        raise fail(e) from None
     for p in drop[:20]:
         d = p.meta["decontam"]
-        err.print(json.dumps({"id": p.id, "benchmark": d["benchmark"], "item": d["item"]}), markup=False,
+        err_console.print(json.dumps({"id": p.id, "benchmark": d["benchmark"], "item": d["item"]}), markup=False,
                   highlight=False)
     typer.echo(f"kept {len(kept)}, dropped {len(drop)} sharing a {n}-gram with {len(index.items)} benchmark items")

@@ -1,8 +1,8 @@
-"""Greedy held-out accuracy for the demo, and the paired statistics used to compare checkpoints."""
+"""Held-out accuracy (greedy or k seeded samples) for the demo, and the paired statistics that compare
+checkpoints."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from acereason.generate.base import SamplingParams
@@ -57,42 +57,3 @@ def paired_permutation_test_ref(before: Sequence[float], after: Sequence[float])
     observed = abs(sum(d))
     flips = list(product([1, -1], repeat=len(d)))
     return sum(abs(sum(s * x for s, x in zip(f, d, strict=True))) >= observed - 1e-12 for f in flips) / len(flips)
-
-
-def wilson_ci(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval for a binomial proportion (good at small n and near 0 or 1)."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def mcnemar_exact(before: Sequence[bool], after: Sequence[bool]) -> tuple[int, int, float]:
-    """Exact two-sided McNemar test on paired outcomes: ``(gained, lost, p_value)`` where ``gained`` counts
-    problems wrong before and right after. The p-value is a two-sided binomial test on discordant pairs."""
-    if len(before) != len(after):
-        raise ValueError("paired outcomes must have the same length")
-    gained = sum((not b) and a for b, a in zip(before, after, strict=True))
-    lost = sum(b and (not a) for b, a in zip(before, after, strict=True))
-    n = gained + lost
-    if n == 0:
-        return gained, lost, 1.0
-    k = min(gained, lost)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return gained, lost, min(1.0, 2 * tail)
-
-
-def mcnemar_exact_ref(before: Sequence[bool], after: Sequence[bool]) -> float:
-    """Loop reference: enumerate all 2^n sign assignments of the discordant pairs (small n only)."""
-    from itertools import product
-
-    d = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
-    n = len(d)
-    if n == 0:
-        return 1.0
-    observed = abs(sum(1 for b, a in d if a) - n / 2)
-    extreme = sum(1 for signs in product([0, 1], repeat=n) if abs(sum(signs) - n / 2) >= observed - 1e-12)
-    return extreme / 2**n

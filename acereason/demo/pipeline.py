@@ -9,8 +9,9 @@ Phases (each leaves a marker in ``OUT/phases.json``, so a rerun with the same ``
 3. ``rl``: ``configs/demo.yaml`` through the real trainer: math RL (two-step length curriculum), then
    code RL (epoch-wise removal of solved prompts, 25% math replay), rewards from the real verifiers
    and sandbox.
-4. ``eval``: greedy accuracy on held-out math and code after SFT, after math RL and after code RL, with
-   Wilson 95% intervals and exact McNemar tests between consecutive checkpoints.
+4. ``eval``: avg@k on held-out math and code (k seeded samples at temperature 0.6) after SFT, after math
+   RL and after code RL, with bootstrap 95% intervals and paired sign-flip permutation tests between
+   checkpoints.
 5. ``controls`` (``--controls``): for each RL phase, SFT continued on the same limited traces for the
    same wall time, from the same starting checkpoint: the equal-compute alternative.
 6. ``report``: ``summary.json``, ``report.md`` / ``report.html`` and a terminal table.
@@ -43,7 +44,7 @@ class DemoSizes:
     sft_traces: int = 700  # per domain: the fixed, limited "distilled" set
     dev: int = 100  # per domain, for the SFT stopping rule
     rl_prompts_math: int = 2000
-    rl_prompts_code: int = 448
+    rl_prompts_code: int = 768
     test: int = 300  # per domain, held out
     sft_max_steps: int = 700
     sft_eval_every: int = 100

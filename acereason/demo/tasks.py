@@ -55,15 +55,17 @@ def math_task(rng: random.Random) -> Task:
 
 def code_task(rng: random.Random) -> Task:
     m, q = rng.randint(1, 9), rng.randint(-9, 9)
-    x1 = rng.randint(0, 4)
-    x2 = x1 + rng.randint(1, 2)
+    x1 = rng.randint(0, 6)
+    x2 = x1 + rng.randint(1, 3)
     y1, y2 = m * x1 + q, m * x2 + q
     statement = f"Write f(x) with f({x1})={y1} and f({x2})={y2}. f is linear."
     dy, dx = y2 - y1, x2 - x1
     body = f"{m}*x+{q}" if q >= 0 else f"{m}*x-{-q}"
-    slope = f"{y2}-({y1})={dy}" + ("" if dx == 1 else f" {dy}/2={m}")
-    trace = (f"<think>{slope} {y1}-{m}*{x1}={q}</think>"
-             f"```python\ndef f(x):\n    return {body}\n```")
+    # every step is one the math traces also take (``c-(b)=``, ``r/a=``, ``a*b=``): finding f is the
+    # math skill, so math RL can carry over; a one-shot ``y1-m*x1`` was too much for the tiny model
+    steps = [f"{y2}-({y1})={dy}"] + ([] if dx == 1 else [f"{dy}/{dx}={m}"]) + [f"{m}*{x1}={m * x1}",
+                                                                               f"{y1}-({m * x1})={q}"]
+    trace = f"<think>{' '.join(steps)}</think>```python\ndef f(x):\n    return {body}\n```"
     xs = sorted({x1, x2, -3, 7, 10, x2 + 5})
     tests = [TestCase(testtype="functional", input=str(x), output=str(m * x + q)) for x in xs]
     p = Problem(id="draft", domain="code", prompt=statement, source="demo-code", tests=tests, fn_name="f",

@@ -65,7 +65,7 @@ def eval_command(
 
     A rerun with the same --out resumes and never regenerates a finished sample.
     """
-    from acereason.sources.cli import fail
+    from acereason.cli_util import fail
 
     data = data_dir or (Path(os.environ["ACEREASON_DATA"]) if os.environ.get("ACEREASON_DATA") else None)
     if list_:

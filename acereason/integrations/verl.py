@@ -17,7 +17,8 @@ parquet files): ``data_source``, ``prompt`` (the chat list from :func:`acereason
 * math: ``ground_truth`` is the gold answer.
 * code: ``ground_truth`` is JSON ``{"tests": "<JSON list of LiveCodeBench tests>", "fn_name": ...}``
   (rLLM's LiveCodeBench form, which our ``verl`` reader and other veRL code rewards read), and
-  ``extra_info`` carries the same tests as JSON plus ``fn_name``, ``time_limit_s`` and ``memory_mb``.
+  ``extra_info`` carries ``fn_name``, ``time_limit_s`` and ``memory_mb`` (its ``tests`` column is null in our
+  export, so tests are stored once; a foreign file's ``extra_info.tests`` is still read first).
 * both: ``extra_info`` carries ``index`` (row number) and ``split`` (as veRL's files do), ``problem_id``,
   ``domain``, ``question`` (the bare statement), ``starter_code`` and ``source``.
 """

@@ -29,9 +29,9 @@ def export_verl_command(
                                      help="Require the recipe's data files (off: overrides only)."),
 ) -> None:
     """Write per stage NN-<stage>/{train.parquet,overrides.txt,stage.json} and DIR/launch.sh."""
+    from acereason.cli_util import fail
     from acereason.integrations.verl_export import export_recipe
     from acereason.integrations.verl_overrides import ClusterCfg
-    from acereason.sources.cli import fail
 
     cluster = ClusterCfg(n_gpus_per_node=gpus_per_node, nnodes=nodes, rollout_tp=rollout_tp,
                          logger=tuple(x.strip() for x in logger.split(",") if x.strip()), extra=list(override))
@@ -56,9 +56,9 @@ def verl_filter_command(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Sample each candidate problem with the entering policy and keep those within the pass-rate bounds."""
+    from acereason.cli_util import fail
     from acereason.eval.cli import _generator
     from acereason.integrations.verl_filter import filter_run
-    from acereason.sources.cli import fail
 
     try:
         gen = _generator(backend, model, base_url, device)

@@ -70,7 +70,8 @@ def problem_row(problem: Problem, index: int, *, math_instruction: str, code_ins
         "extra_info": {
             "index": index, "split": split, "problem_id": problem.id, "domain": problem.domain,
             "source": problem.source, "question": problem.prompt, "starter_code": problem.starter_code,
-            "tests": tests, "fn_name": problem.fn_name,
+            # the tests travel once, in ground_truth (rLLM's layout): LiveCodeBench tests run to megabytes
+            "tests": None, "fn_name": problem.fn_name,
             "time_limit_s": problem.time_limit_s if code else None, "memory_mb": problem.memory_mb if code else None,
             "difficulty": problem.difficulty, "meta": json.dumps(problem.meta, default=str),
         },

@@ -11,7 +11,7 @@ def report_command(
     run_dir: Path = typer.Argument(..., help="Run directory (metrics.jsonl, eval/<label>/results.json, summary.json)."),
 ) -> None:
     """Write a Markdown and a self-contained HTML report (figures inline) for a run directory."""
-    from acereason.sources.cli import fail
+    from acereason.cli_util import fail
 
     if not run_dir.is_dir():
         raise fail(FileNotFoundError(f"run directory not found: {run_dir}"))

@@ -17,9 +17,9 @@ def train_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on a terminal."),
 ) -> None:
     """Run a recipe's RL stages in order: rollouts, verified rewards, strictly on-policy GRPO updates."""
+    from acereason.cli_util import fail
     from acereason.rl.recipe import load_recipe
     from acereason.rl.trainer import Trainer
-    from acereason.sources.cli import fail
 
     try:
         cfg = load_recipe(recipe)

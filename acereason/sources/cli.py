@@ -12,19 +12,11 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from acereason.cli_util import err_console, fail
 from acereason.schema import DataError, Problem, write_records
 
 app = typer.Typer(help="Convert data sources to acereason Problem files and inspect them.",
                   no_args_is_help=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-
-def fail(err: Exception) -> typer.Exit:
-    """Print a one-line error to stderr and return the exit (code 2) for the caller to raise."""
-    err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(2)
-
-
 def iter_problems(inputs: list[Path], fmt: str | None, notes: Counter[str],
                   per_input: Counter[str] | None = None) -> Iterator[Problem]:
     """Problems from every input in order, with ids checked unique across all inputs. ``notes`` counts

@@ -13,9 +13,9 @@ from collections import Counter
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from acereason.cli_util import err_console, fail
 from acereason.schema import DataError, iter_jsonl, write_records
 from acereason.verify.math import SYMPY_TIMEOUT_S, verify_batch, warm_up
 
@@ -49,18 +49,16 @@ def math_command(
     timeout_s: float = typer.Option(SYMPY_TIMEOUT_S, "--timeout", help="Seconds of sympy work per sample."),
 ) -> None:
     """Grade math responses: the last \\boxed{} after </think> against the gold answer."""
-    err = Console(stderr=True)
     try:
         ids, pairs = _read_pairs(inp)
     except DataError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(code=2) from None
+        raise fail(exc) from None
     n_workers = workers or os.cpu_count() or 1
     warm_up(1, wait=True)
     reasons: Counter[str] = Counter()
 
     with Progress(TextColumn("verify math"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, transient=False) as progress:
+                  console=err_console, transient=False) as progress:
         task = progress.add_task("verify", total=len(pairs))
         verdicts = verify_batch(pairs, workers=n_workers, timeout_s=timeout_s,
                                 on_progress=lambda n: progress.advance(task, n))
@@ -71,4 +69,4 @@ def math_command(
     n = write_records(out, rows)
     correct = sum(c for r, c in reasons.items() if r.startswith("match_"))
     summary = ", ".join(f"{r}={c}" for r, c in reasons.most_common())
-    err.print(f"graded {n}: {correct} correct ({summary}) -> {out}", markup=False, highlight=False)
+    err_console.print(f"graded {n}: {correct} correct ({summary}) -> {out}", markup=False, highlight=False)

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from acereason.cli_util import err_console, fail
 from acereason.schema import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIME_LIMIT_S,
@@ -89,12 +89,10 @@ def code_command(
                                    "instead of stopping at the first failure."),
 ) -> None:
     """Judge programs in the sandbox: stdin/stdout, functional and check(candidate) tests."""
-    err = Console(stderr=True)
     try:
         items = _read_items(inp, time_limit_s, memory_mb)
     except DataError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise fail(exc) from None
     statuses: Counter[str] = Counter()
     n_workers = workers if workers > 0 else cores()
     with JudgePool(n_workers) as pool:
@@ -107,7 +105,7 @@ def code_command(
 
         def rows():
             with Progress(TextColumn("verify code"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          console=err, transient=False) as progress, \
+                          console=err_console, transient=False) as progress, \
                     ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="judge") as ex:
                 task = progress.add_task("verify", total=len(items))
                 futures = [ex.submit(one, it) for it in items]
@@ -120,4 +118,4 @@ def code_command(
         n = write_records(out, rows())
     passed = statuses.get("accepted", 0)
     summary = ", ".join(f"{s}={c}" for s, c in statuses.most_common())
-    err.print(f"judged {n}: {passed} accepted ({summary}) -> {out}", markup=False, highlight=False)
+    err_console.print(f"judged {n}: {passed} accepted ({summary}) -> {out}", markup=False, highlight=False)
