@@ -61,3 +61,29 @@ def test_paired_permutation_matches_exact_enumeration(seed: int) -> None:
     after = [min(1.0, b + rng.choice([-0.25, 0, 0.25, 0.5])) for b in before]
     exact = paired_permutation_test_ref(before, after)
     assert paired_permutation_test(before, after, resamples=40000, seed=seed) == pytest.approx(exact, abs=0.02)
+
+
+def test_sft_early_stopping_keeps_the_best_dev_checkpoint(one_torch_thread: None) -> None:
+    import torch
+
+    from acereason.demo.sft import SFTConfig, sft_train
+    from acereason.demo.tasks import CODE_INSTRUCTION, MATH_INSTRUCTION
+    from acereason.models.tiny import build_char_tokenizer, build_tiny_model
+
+    tok = build_char_tokenizer()
+    model = build_tiny_model(tok, seed=0)
+    rng = random.Random(0)
+    tasks = [math_task(rng) for _ in range(8)]
+    scores = iter([0.1, 0.4, 0.2, 0.3, 0.1])  # best at the 2nd evaluation, then a plateau of 3
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    def dev_eval() -> dict[str, float]:
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return {"math": next(scores)}
+
+    cfg = SFTConfig(lr=1e-2, batch_size=4, max_steps=100, eval_every=2, target_accuracy=None, patience=3)
+    res = sft_train(model, tok, tasks, cfg, MATH_INSTRUCTION, CODE_INSTRUCTION, dev_eval, log=lambda _: None)
+    assert (res.stopped, res.steps, res.best_step) == ("dev_plateau", 10, 4)
+    kept = model.state_dict()
+    assert all(torch.equal(kept[k], snapshots[1][k]) for k in kept)
+    assert not all(torch.equal(kept[k], snapshots[-1][k]) for k in kept)

@@ -177,7 +177,7 @@ def run_sft(out: Path, seed: int, sizes: DemoSizes, device: torch.device) -> dic
     result = sft_train(model, tok, traces, cfg, MATH_INSTRUCTION, CODE_INSTRUCTION, dev_eval, log=_log)
     save_tiny(model, tok, out / "sft")
     (out / "sft" / "sft_history.json").write_text(json.dumps(asdict(result), indent=1))
-    return {"steps": result.steps, "wall_s": result.wall_s, "stopped": result.stopped}
+    return {"steps": result.steps, "best_step": result.best_step, "wall_s": result.wall_s, "stopped": result.stopped}
 
 
 def run_rl(out: Path, seed: int, sizes: DemoSizes, device: torch.device) -> dict[str, Any]:
@@ -222,7 +222,8 @@ def _compare(before: dict[str, list[list[bool]]], after: dict[str, list[list[boo
             "lost": sum(y < x for x, y in zip(b, a, strict=True)), "p": paired_permutation_test(b, a)}
 
 
-def summarize_run(out: Path, rl_info: dict[str, Any], controls: bool) -> dict[str, Any]:
+def summarize_run(out: Path, rl_info: dict[str, Any], controls: bool,
+                  sft_info: dict[str, Any] | None = None) -> dict[str, Any]:
     from acereason.eval.metrics import summarize
 
     labels = ["00-sft", "01-math-rl", "02-code-rl"]
@@ -258,9 +259,15 @@ def summarize_run(out: Path, rl_info: dict[str, Any], controls: bool) -> dict[st
             ctrl = _outcomes(out, lab)
             t = _compare(ctrl, res[base], dom)
             rows.append({"checkpoint": lab, **{d: f"{100 * _mean(ctrl[d]):.1f}%" for d in ("math", "code")}})
+            verdict = ("RL is better" if t["delta"] > 0 else "the SFT continuation is better") if t["p"] < 0.05 \
+                else "no significant difference"
             notes.append(f"{base} vs equal-compute SFT control on {dom}: {100 * t['delta']:+.1f} points "
-                         f"(paired permutation p={t['p']:.3g}). Continued SFT uses the same limited traces; RL uses "
-                         "prompts with only answers or tests.")
+                         f"(paired permutation p={t['p']:.3g}; {verdict}). Continued SFT uses the same limited traces; "
+                         "RL uses prompts with only answers or tests.")
+            if t["delta"] < 0 and t["p"] < 0.05 and sft_info and sft_info.get("stopped") == "max_steps":
+                notes.append(f"SFT stopped at its step cap ({sft_info.get('steps')} steps) with dev accuracy "
+                             "still rising, so at this scale more SFT on the same traces was still the better use "
+                             "of that time.")
     summary = {"table": rows, "notes": notes, "tests": tests, "rl": rl_info}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
@@ -302,7 +309,7 @@ def run_demo(out: Path, seed: int = 0, fast: bool = False, controls: bool = Fals
               walls.get("math-short", 0) + walls.get("math-long", 0), seed, sizes, dev)
         phase("control-code", run_control, out, "02c-code-sft-control", math_stage, walls.get("code", 0),
               seed, sizes, dev)
-    summary = summarize_run(out, rl, controls)
+    summary = summarize_run(out, rl, controls, phases.done.get("sft"))
     summary["timings_s"] = {**timings, "total_this_invocation": round(time.perf_counter() - t0, 1)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     try:

@@ -1,7 +1,8 @@
 """Supervised fine-tuning on reasoning traces: the "distilled SFT model" the paper starts RL from.
 
 The demo trains on a **fixed, limited** set of traces and stops on a dev-set signal (a target greedy
-accuracy, or no improvement for ``patience`` evaluations), with a step cap; the probe in DESIGN.md found
+accuracy, or no improvement for ``patience`` evaluations), with a step cap, and keeps the best dev
+checkpoint; the probe in DESIGN.md found
 fixed-time SFT fragile. The same function continues SFT for a wall-time budget (the equal-compute
 control for an RL stage).
 """
@@ -41,6 +42,8 @@ class SFTResult:
     wall_s: float
     stopped: str
     history: list[dict] = field(default_factory=list)
+    best_step: int = 0
+    """The step whose weights were kept (the best dev evaluation); 0 when no dev evaluation ran."""
 
 
 def encode_task(tokenizer, task: Task, math_instruction: str, code_instruction: str) -> tuple[list[int], list[int]]:
@@ -74,7 +77,8 @@ def sft_train(model, tokenizer, tasks: list[Task], cfg: SFTConfig, math_instruct
     rng = random.Random(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     order: list[int] = []
-    best, since_best = -1.0, 0
+    best, since_best, best_step = -1.0, 0, 0
+    best_state: dict[str, torch.Tensor] | None = None
     history: list[dict] = []
     t0 = time.perf_counter()
     stopped = "max_steps"
@@ -103,7 +107,8 @@ def sft_train(model, tokenizer, tasks: list[Task], cfg: SFTConfig, math_instruct
             dev_txt = " ".join(f"{k} {v:.2f}" for k, v in acc.items())
             log(f"  sft step {step}: loss {out.loss.item():.3f} dev {dev_txt}")
             if mean > best + 1e-9:
-                best, since_best = mean, 0
+                best, since_best, best_step = mean, 0, step
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 since_best += 1
             if cfg.target_accuracy is not None and mean >= cfg.target_accuracy:
@@ -112,5 +117,10 @@ def sft_train(model, tokenizer, tasks: list[Task], cfg: SFTConfig, math_instruct
             if since_best >= cfg.patience:
                 stopped = "dev_plateau"
                 break
+    if best_state is not None and best_step != step:
+        # early stopping keeps the best dev checkpoint, not the last (limited traces overfit)
+        model.load_state_dict(best_state)
+        log(f"  sft: kept the best dev checkpoint (step {best_step}, mean dev {best:.2f})")
     model.eval()
-    return SFTResult(steps=step, wall_s=time.perf_counter() - t0, stopped=stopped, history=history)
+    return SFTResult(steps=step, wall_s=time.perf_counter() - t0, stopped=stopped, history=history,
+                     best_step=best_step)
