@@ -87,3 +87,27 @@ def test_sft_early_stopping_keeps_the_best_dev_checkpoint(one_torch_thread: None
     kept = model.state_dict()
     assert all(torch.equal(kept[k], snapshots[1][k]) for k in kept)
     assert not all(torch.equal(kept[k], snapshots[-1][k]) for k in kept)
+
+
+def test_summary_names_the_winner_of_each_control(tmp_path: Path) -> None:
+    from acereason.demo.pipeline import summarize_run
+
+    def write(label: str, math: float, code: float) -> None:
+        d = tmp_path / "eval" / label
+        d.mkdir(parents=True)
+        n = 60
+        outcomes = {dom: [[i < rate * n] * 4 for i in range(n)] for dom, rate in (("math", math), ("code", code))}
+        (d / "outcomes.json").write_text(json.dumps(outcomes))
+
+    write("00-sft", 0.2, 0.2)
+    write("01-math-rl", 0.6, 0.2)
+    write("02-code-rl", 0.6, 0.4)
+    write("01c-math-sft-control", 0.3, 0.2)  # RL better on math
+    write("02c-code-sft-control", 0.6, 0.8)  # the SFT continuation better on code
+    capped = {"steps": 700, "best_step": 700, "stopped": "max_steps"}
+    notes = summarize_run(tmp_path, {}, True, capped)["notes"]
+    assert any("01-math-rl vs equal-compute" in n and "RL is better" in n for n in notes)
+    assert any("02-code-rl vs equal-compute" in n and "the SFT continuation is better" in n for n in notes)
+    assert any("step cap (700 steps)" in n for n in notes)
+    plateaued = {"steps": 700, "best_step": 500, "stopped": "max_steps"}
+    assert not any("step cap" in n for n in summarize_run(tmp_path, {}, True, plateaued)["notes"])

@@ -5,7 +5,8 @@ Phases (each leaves a marker in ``OUT/phases.json``, so a rerun with the same ``
 1. ``data``: disjoint splits of generated tasks: a fixed, limited set of SFT traces; dev sets for the SFT
    stopping rule; RL prompts that carry **only answers or tests** (no traces); held-out test sets.
 2. ``sft``: a tiny Qwen2 and a char tokenizer built in-process, trained on the traces until dev accuracy
-   reaches a target or stops improving (the "distilled SFT model" the paper starts from).
+   stops improving or a step cap, keeping the best dev checkpoint (the "distilled SFT model" the paper
+   starts from).
 3. ``rl``: ``configs/demo.yaml`` through the real trainer: math RL (two-step length curriculum), then
    code RL (epoch-wise removal of solved prompts, 25% math replay), rewards from the real verifiers
    and sandbox.
@@ -46,9 +47,11 @@ class DemoSizes:
     rl_prompts_math: int = 2000
     rl_prompts_code: int = 768
     test: int = 300  # per domain, held out
-    sft_max_steps: int = 700
+    sft_max_steps: int = 1600
     sft_eval_every: int = 100
-    sft_target: float = 0.5
+    sft_target: float | None = None  # None: stop on the dev plateau (or the step cap), not at a fixed accuracy
+    sft_lr: float = 2e-3
+    sft_batch_size: int = 32  # the control continues SFT with the same settings
     rl_steps_scale: float = 1.0
     math_max_tokens: int = 64
     code_max_tokens: int = 96
@@ -172,8 +175,8 @@ def run_sft(out: Path, seed: int, sizes: DemoSizes, device: torch.device) -> dic
     def dev_eval() -> dict[str, float]:
         return {dom: sum(ok) / len(ok) for dom, ok in ((d, _accuracy(model, tok, ps, sizes)) for d, ps in dev.items())}
 
-    cfg = SFTConfig(lr=2e-3, batch_size=64, max_steps=sizes.sft_max_steps, eval_every=sizes.sft_eval_every,
-                    target_accuracy=sizes.sft_target, patience=4, seed=seed)
+    cfg = SFTConfig(lr=sizes.sft_lr, batch_size=sizes.sft_batch_size, max_steps=sizes.sft_max_steps,
+                    eval_every=sizes.sft_eval_every, target_accuracy=sizes.sft_target, patience=4, seed=seed)
     result = sft_train(model, tok, traces, cfg, MATH_INSTRUCTION, CODE_INSTRUCTION, dev_eval, log=_log)
     save_tiny(model, tok, out / "sft")
     (out / "sft" / "sft_history.json").write_text(json.dumps(asdict(result), indent=1))
@@ -207,8 +210,8 @@ def run_control(out: Path, label: str, start: Path, budget_s: float, seed: int, 
     """Equal-compute control: continue SFT from ``start`` on the same limited traces for ``budget_s``."""
     model, tok = _load_model(start, device)
     traces = _read_tasks(out / "data" / "sft.jsonl")  # both domains, as the SFT model was trained
-    cfg = SFTConfig(lr=2e-3, batch_size=64, max_steps=10**9, eval_every=10**9, target_accuracy=None,
-                    time_budget_s=budget_s, seed=seed + 17)
+    cfg = SFTConfig(lr=sizes.sft_lr, batch_size=sizes.sft_batch_size, max_steps=10**9, eval_every=10**9,
+                    target_accuracy=None, time_budget_s=budget_s, seed=seed + 17)
     res = sft_train(model, tok, traces, cfg, MATH_INSTRUCTION, CODE_INSTRUCTION, None, log=_log)
     _log(f"  control {label}: {res.steps} SFT steps in {res.wall_s:.0f}s")
     _evaluate_point(out, label, model, tok, sizes)
@@ -264,7 +267,8 @@ def summarize_run(out: Path, rl_info: dict[str, Any], controls: bool,
             notes.append(f"{base} vs equal-compute SFT control on {dom}: {100 * t['delta']:+.1f} points "
                          f"(paired permutation p={t['p']:.3g}; {verdict}). Continued SFT uses the same limited traces; "
                          "RL uses prompts with only answers or tests.")
-            if t["delta"] < 0 and t["p"] < 0.05 and sft_info and sft_info.get("stopped") == "max_steps":
+            if t["delta"] < 0 and t["p"] < 0.05 and sft_info and sft_info.get("stopped") == "max_steps" \
+                    and sft_info.get("best_step") == sft_info.get("steps"):
                 notes.append(f"SFT stopped at its step cap ({sft_info.get('steps')} steps) with dev accuracy "
                              "still rising, so at this scale more SFT on the same traces was still the better use "
                              "of that time.")
