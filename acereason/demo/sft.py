@@ -1,10 +1,9 @@
 """Supervised fine-tuning on reasoning traces: the "distilled SFT model" the paper starts RL from.
 
-The demo trains on a **fixed, limited** set of traces and stops on a dev-set signal (a target greedy
-accuracy, or no improvement for ``patience`` evaluations), with a step cap, and keeps the best dev
-checkpoint; the probe in DESIGN.md found
-fixed-time SFT fragile. The same function continues SFT for a wall-time budget (the equal-compute
-control for an RL stage).
+The demo trains on a **fixed, limited** set of traces and stops on a dev-set signal (an optional target
+greedy accuracy, or no improvement for ``patience`` evaluations) or a step cap, and keeps the best dev
+checkpoint; the probe in DESIGN.md found fixed-time SFT fragile. The same function continues SFT for a
+wall-time budget (the equal-compute control for an RL stage).
 """
 
 from __future__ import annotations
