@@ -111,3 +111,21 @@ def test_summary_names_the_winner_of_each_control(tmp_path: Path) -> None:
     assert any("step cap (700 steps)" in n for n in notes)
     plateaued = {"steps": 700, "best_step": 500, "stopped": "max_steps"}
     assert not any("step cap" in n for n in summarize_run(tmp_path, {}, True, plateaued)["notes"])
+
+
+def test_sft_plateau_rule_waits_for_min_steps(one_torch_thread: None) -> None:
+    from acereason.demo.sft import SFTConfig, sft_train
+    from acereason.demo.tasks import CODE_INSTRUCTION, MATH_INSTRUCTION
+    from acereason.models.tiny import build_char_tokenizer, build_tiny_model
+
+    tok = build_char_tokenizer()
+    model = build_tiny_model(tok, seed=0)
+    rng = random.Random(0)
+    tasks = [math_task(rng) for _ in range(8)]
+    # a noisy flat start (as a tiny model's dev accuracy is), then the rise
+    scores = iter([0.06, 0.0, 0.02, 0.01, 0.0, 0.3, 0.5, 0.5, 0.5, 0.5, 0.5])
+    cfg = SFTConfig(lr=1e-3, batch_size=4, max_steps=100, eval_every=2, target_accuracy=None, patience=3,
+                    min_steps=12)
+    res = sft_train(model, tok, tasks, cfg, MATH_INSTRUCTION, CODE_INSTRUCTION, lambda: {"math": next(scores)},
+                    log=lambda _: None)
+    assert (res.stopped, res.best_step, res.steps) == ("dev_plateau", 14, 20)

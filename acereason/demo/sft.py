@@ -29,6 +29,9 @@ class SFTConfig:
     """Stop when the mean dev accuracy (math and code) reaches this."""
     patience: int = 4
     """Stop after this many evaluations without a new best dev accuracy."""
+    min_steps: int = 0
+    """No plateau stop before this step: a tiny model's dev accuracy sits near zero for hundreds of steps
+    before it rises, and noise there looks like a plateau."""
     time_budget_s: float | None = None
     """Stop after this much wall time (the equal-compute control); None = no time limit."""
     seed: int = 0
@@ -113,7 +116,7 @@ def sft_train(model, tokenizer, tasks: list[Task], cfg: SFTConfig, math_instruct
             if cfg.target_accuracy is not None and mean >= cfg.target_accuracy:
                 stopped = "dev_target"
                 break
-            if since_best >= cfg.patience:
+            if since_best >= cfg.patience and step >= cfg.min_steps:
                 stopped = "dev_plateau"
                 break
     if best_state is not None and best_step != step:
