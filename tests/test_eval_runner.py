@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from acereason.eval import fingerprint
 from acereason.eval.benchmarks import BENCHMARKS, benchmark_spec, load_benchmark
 from acereason.eval.runner import EvalSettings, evaluate, read_samples
 from acereason.generate.base import Completion
@@ -47,7 +48,8 @@ def test_avg_at_k_on_a_fixed_sample_file_equals_hand_computation(tmp_path: Path)
     path = _problems(tmp_path)
     spec = benchmark_spec(f"file:{path}")
     out = tmp_path / "eval"
-    out.mkdir()
+    suite = [(spec, load_benchmark(spec, path))]
+    fingerprint.bind(out, fingerprint.build(None, EvalSettings(k=4), suite))  # the samples below are "ours"
     outcomes = {"m0": [True, True, False, False], "m1": [False] * 4, "m2": [True, False, False, False]}
     with open(out / "samples.jsonl", "w") as fh:
         for pid, row in outcomes.items():
@@ -56,7 +58,7 @@ def test_avg_at_k_on_a_fixed_sample_file_equals_hand_computation(tmp_path: Path)
                                     correct=ok, reason="match_exact" if ok else "mismatch").model_dump_json() + "\n")
         fh.write('{"benchmark": "toy_math", "problem_id": "m2", "sam')  # a line cut by a crash
     gen = Scripted({})
-    res = evaluate(gen, [(spec, load_benchmark(spec, path))], out, EvalSettings(k=4), progress=False)
+    res = evaluate(gen, suite, out, EvalSettings(k=4), progress=False)
     b = res["benchmarks"]["toy_math"]
     assert gen.calls == []  # nothing regenerated
     assert b["avg_at_k"] == pytest.approx((0.5 + 0 + 0.25) / 3)

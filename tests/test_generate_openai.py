@@ -292,3 +292,26 @@ def test_wrong_number_of_choices_is_an_error():
     with stub(lambda k, body: (200, {"choices": []}, {})) as (url, _), \
             pytest.raises(OpenAIRequestError, match="n=2"):
         OpenAIGenerator(url, "m").generate(["p"], 2, SamplingParams())
+
+
+def test_check_model_reports_a_dead_server_an_unknown_model_and_a_bad_answer_in_one_line():
+    from acereason.generate.serve import make_server
+
+    with socket.socket() as s:  # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    with pytest.raises(OpenAIRequestError, match=rf"^cannot reach {dead}/v1: connection refused$"):
+        OpenAIGenerator(dead, "m").check_model()
+    srv = make_server(None, "a", port=0)  # /v1/models needs no generator
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        assert OpenAIGenerator(srv.url, "a").served_models() == ["a"]
+        OpenAIGenerator(srv.url, "a").check_model()
+        with pytest.raises(OpenAIRequestError, match=r"does not serve model 'x'; it serves: a$") as err:
+            OpenAIGenerator(srv.url, "x").check_model()
+        assert err.value.served == ["a"]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    with stub(lambda k, body: (200, {}, {})) as (url, _), pytest.raises(OpenAIRequestError, match="HTTP 501"):
+        OpenAIGenerator(url, "m").check_model()  # the stub answers POST only

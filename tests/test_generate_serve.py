@@ -73,3 +73,35 @@ def test_a_failing_generate_fails_only_its_group():
         assert batcher.submit(["y"], 1, SamplingParams())[0][0].text == "y"
     finally:
         batcher.close()
+
+
+def test_a_busy_port_is_a_one_line_error_not_an_attribute_error(tmp_path):
+    import socket
+
+    import typer
+    from typer.testing import CliRunner
+
+    from acereason.cli_util import OptionError
+    from acereason.generate.serve import make_server, serve_command
+
+    class Fake:
+        def generate(self, prompts, n, params):
+            raise AssertionError("never called")
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        threads = threading.active_count()
+        with pytest.raises(OptionError, match=rf"^--port {port}: address already in use$"):
+            make_server(Fake(), "m", port=port)  # TCPServer closes the half-built server itself
+        assert threading.active_count() == threads  # no generation worker left behind
+        app = typer.Typer()
+        app.command()(serve_command)
+        res = CliRunner().invoke(app, [str(tmp_path), "--port", str(port), "--device", "cpu"])
+        assert res.exit_code == 2 and res.stderr == f"error: --port {port}: address already in use\n"
+    for bad, message in (("70000", "--port: must be <= 65535, got 70000"), ("-1", "--port: must be >= 0, got -1")):
+        res = CliRunner().invoke(app, [str(tmp_path), "--port", bad])
+        assert res.exit_code == 2 and res.stderr == f"error: {message}\n"
+    res = CliRunner().invoke(app, [str(tmp_path / "nope"), "--port", "0"])
+    assert res.exit_code == 2 and "no such model directory" in res.stderr

@@ -57,7 +57,8 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
 def benchmark_spec(name: str) -> Benchmark:
     if name.startswith("file:"):
         path = name[5:]
-        return Benchmark(Path(path).stem, "any", f"problems from {path}", (path,), k=8)
+        # absolute, so that --data-dir (where the named benchmarks are searched) does not move it
+        return Benchmark(Path(path).stem, "any", f"problems from {path}", (str(Path(path).absolute()),), k=8)
     if name not in BENCHMARKS:
         raise DataError(None, None, f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)} or file:PATH")
     return BENCHMARKS[name]

@@ -2,14 +2,14 @@
 
 Every sample and its verdict goes to ``OUT/samples.jsonl`` (appended and flushed per chunk of prompts);
 a rerun reads it first and generates only the samples that are missing, so it never regenerates a
-finished sample and a crash loses at most one chunk. ``OUT/results.json`` is rewritten atomically at
-the end. Defaults are the paper's protocol: temperature 0.6, top-p 0.95, the paper's prompts.
+finished sample and a crash loses at most one chunk. ``OUT/fingerprint.json`` records what the samples
+were made from (:mod:`acereason.eval.fingerprint`); a rerun with another model, other settings or changed
+benchmark problems is refused instead of resumed. ``OUT/results.json`` is rewritten atomically at the end.
+Defaults are the paper's protocol: temperature 0.6, top-p 0.95, the paper's prompts.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -18,10 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+from acereason.atomic import write_json
+from acereason.cli_util import check_range
+from acereason.eval import fingerprint
 from acereason.eval.benchmarks import Benchmark
 from acereason.eval.metrics import summarize
+from acereason.progress import Tracker
 from acereason.rl.prompts import build_messages
 from acereason.rl.recipe import CODE_INSTRUCTION, MATH_INSTRUCTION
 from acereason.schema import EvalRecord, Problem, Verdict
@@ -44,6 +46,13 @@ class EvalSettings:
     code_instruction: str = CODE_INSTRUCTION
     system_prompt: str | None = None
     backend: str = "hf"
+    limit: int | None = None
+    """Evaluate only the first ``limit`` problems of each benchmark (file order); None = all."""
+
+    def __post_init__(self) -> None:
+        check_range("k", self.k, ge=1)  # 0 must not silently mean "the paper's k"
+        check_range("limit", self.limit, ge=1)
+        check_range("chunk_prompts", self.chunk_prompts, ge=1)
 
 
 ScoreFn = Callable[[Sequence[Problem], Sequence[str]], list[Verdict]]
@@ -88,21 +97,27 @@ def _breakdown(problems: list[Problem], per: dict[str, list[bool]], key: Callabl
 
 def evaluate(generate: Any, suites: list[tuple[Benchmark, list[Problem]]], out_dir: str | Path,
              settings: EvalSettings | None = None, label: str | None = None, model_name: str = "",
-             score_fn: ScoreFn | None = None, progress: bool = True) -> dict[str, Any]:
+             score_fn: ScoreFn | None = None, progress: bool = True, model_id: dict[str, str] | None = None,
+             fresh: bool = False) -> dict[str, Any]:
     """Evaluate ``generate`` (a :class:`acereason.generate.base.Generator`) on each benchmark suite.
 
+    ``model_id`` identifies the model in ``OUT/fingerprint.json`` (:func:`fingerprint.model_identity`; None:
+    unknown, then only settings and benchmarks guard the samples). Existing samples made under another
+    fingerprint raise :class:`~acereason.schema.DataError`, unless ``fresh`` discards them first.
     Returns (and writes to ``OUT/results.json``) per-benchmark avg@k with standard error and bootstrap
     CI, pass@k, truncation rate, and breakdowns by difficulty and by month.
     """
-    from acereason.generate.base import SamplingParams
-
     s = settings or EvalSettings()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    fp = fingerprint.build(model_id, s, suites)  # over every problem: --limit changes what is asked, not how
+    ks = {spec.name: spec.k if s.k is None else s.k for spec, _ in suites}
+    fingerprint.bind(out, fp, fresh, info={"k": ks, "limit": s.limit})
+    totals = {spec.name: len(problems) for spec, problems in suites}
+    suites = [(spec, problems[: s.limit]) for spec, problems in suites]
     samples_path = out / "samples.jsonl"
-    done = read_samples(samples_path)
     have: dict[tuple[str, str], dict[int, EvalRecord]] = defaultdict(dict)
-    for rec in done:
+    for rec in read_samples(samples_path):
         have[(rec.benchmark, rec.problem_id)][rec.sample_index] = rec
     if score_fn is None:
         from acereason.verify import score_batch
@@ -112,61 +127,68 @@ def evaluate(generate: Any, suites: list[tuple[Benchmark, list[Problem]]], out_d
 
     generated = 0
     t0 = time.perf_counter()
-    with open(samples_path, "a", encoding="utf-8") as fh, Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            disable=not progress) as bar:
+    with open(samples_path, "a", encoding="utf-8") as fh:
         for spec, problems in suites:
-            k = s.k or spec.k
+            k = ks[spec.name]
             todo = [(p, [i for i in range(k) if i not in have[(spec.name, p.id)]]) for p in problems]
             todo = [(p, missing) for p, missing in todo if missing]
-            task = bar.add_task(f"{spec.name} (k={k})", total=len(problems) * k)
-            bar.update(task, completed=len(problems) * k - sum(len(m) for _, m in todo))
-            # problems missing the same number of samples are sampled together (one n per generate call)
-            by_need: dict[int, list[tuple[Problem, list[int]]]] = defaultdict(list)
-            for p, missing in todo:
-                by_need[len(missing)].append((p, missing))
-            for need, items in sorted(by_need.items()):
-                for start in range(0, len(items), s.chunk_prompts):
-                    chunk = items[start: start + s.chunk_prompts]
-                    msgs = [build_messages(p, s.math_instruction, s.code_instruction, s.system_prompt)
-                            for p, _ in chunk]
-                    params = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
-                                            seed=s.seed + start + 7919 * need)
-                    outs = generate.generate(msgs, need, params)
-                    flat_p = [p for (p, _), group in zip(chunk, outs, strict=True) for _ in group]
-                    flat_c = [c for group in outs for c in group]
-                    verdicts = score_fn(flat_p, [c.text for c in flat_c])
-                    j = 0
-                    for (p, missing), group in zip(chunk, outs, strict=True):
-                        for idx, c in zip(missing, group, strict=True):
-                            v = verdicts[j]
-                            j += 1
-                            rec = EvalRecord(benchmark=spec.name, problem_id=p.id, sample_index=idx, response=c.text,
-                                             finish_reason=c.finish_reason, correct=v.correct, reason=v.reason,
-                                             extracted=v.extracted, meta={"response_tokens": len(c.token_ids)})
-                            have[(spec.name, p.id)][idx] = rec
-                            fh.write(rec.model_dump_json() + "\n")
-                    fh.flush()
-                    generated += len(flat_c)
-                    bar.update(task, advance=len(flat_c))
-    results: dict[str, Any] = {"label": label or out.name, "model": model_name,
+            with Tracker(f"{spec.name} (k={k})", total=len(problems) * k, unit="samples", enabled=progress) as bar:
+                bar.update(len(problems) * k - sum(len(m) for _, m in todo), info="already sampled")
+                generated += _sample(generate, spec, todo, s, score_fn, have, fh, bar)
+    results: dict[str, Any] = {"label": label or out.name, "model": model_name, "model_id": model_id,
+                               "fingerprint": fingerprint.short_hash(fp), "limit": s.limit,
                                "created": datetime.now(UTC).isoformat(timespec="seconds"),
                                "settings": {**asdict(s), "generated_now": generated,
                                             "wall_s": round(time.perf_counter() - t0, 3)},
                                "benchmarks": {}}
     for spec, problems in suites:
-        k = s.k or spec.k
+        k = ks[spec.name]
+        # only the current problems' first k samples count: rows of other problems (dropped, or past --limit)
+        # and extra sample indices stay in samples.jsonl but never enter a table
         per = {p.id: [have[(spec.name, p.id)][i].correct for i in range(k)] for p in problems}
         recs = [have[(spec.name, p.id)][i] for p in problems for i in range(k)]
         summary = summarize(list(per.values()), seed=s.seed)
-        summary.update(domain=spec.domain, by_difficulty=_breakdown(problems, per, _difficulty_key),
+        summary.update(domain=spec.domain, n_problems_total=totals[spec.name],
+                       by_difficulty=_breakdown(problems, per, _difficulty_key),
                        by_month=_breakdown(problems, per, _month_key),
                        truncated_frac=sum(r.finish_reason == "length" for r in recs) / max(len(recs), 1),
                        mean_response_tokens=sum(r.meta.get("response_tokens", 0) for r in recs) / max(len(recs), 1),
                        reasons=dict(sorted(Counter(r.reason for r in recs).items())))
         results["benchmarks"][spec.name] = summary
-    tmp = out / ".results.json.tmp"
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, out / "results.json")
+    write_json(out / "results.json", results, indent=1)
     return results
 
+
+def _sample(generate: Any, spec: Benchmark, todo: list[tuple[Problem, list[int]]], s: EvalSettings,
+            score_fn: ScoreFn, have: dict[tuple[str, str], dict[int, EvalRecord]], fh: Any, bar: Tracker) -> int:
+    """Generate and grade the missing samples ``todo`` of one benchmark, appending each chunk's records to
+    ``fh`` (flushed) and to ``have``; returns how many samples were generated."""
+    from acereason.generate.base import SamplingParams
+
+    generated = 0
+    # problems missing the same number of samples are sampled together (one n per generate call)
+    by_need: dict[int, list[tuple[Problem, list[int]]]] = defaultdict(list)
+    for p, missing in todo:
+        by_need[len(missing)].append((p, missing))
+    for need, items in sorted(by_need.items()):
+        for start in range(0, len(items), s.chunk_prompts):
+            chunk = items[start: start + s.chunk_prompts]
+            msgs = [build_messages(p, s.math_instruction, s.code_instruction, s.system_prompt) for p, _ in chunk]
+            params = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
+                                    seed=s.seed + start + 7919 * need)
+            outs = generate.generate(msgs, need, params)
+            flat_p = [p for (p, _), group in zip(chunk, outs, strict=True) for _ in group]
+            flat_c = [c for group in outs for c in group]
+            verdicts = iter(score_fn(flat_p, [c.text for c in flat_c]))
+            for (p, missing), group in zip(chunk, outs, strict=True):
+                for idx, c in zip(missing, group, strict=True):
+                    v = next(verdicts)
+                    rec = EvalRecord(benchmark=spec.name, problem_id=p.id, sample_index=idx, response=c.text,
+                                     finish_reason=c.finish_reason, correct=v.correct, reason=v.reason,
+                                     extracted=v.extracted, meta={"response_tokens": len(c.token_ids)})
+                    have[(spec.name, p.id)][idx] = rec
+                    fh.write(rec.model_dump_json() + "\n")
+            fh.flush()
+            generated += len(flat_c)
+            bar.update(advance=len(flat_c), info=f"{start + len(chunk)}/{len(items)} prompts needing {need}")
+    return generated

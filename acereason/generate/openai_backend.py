@@ -30,6 +30,7 @@ import asyncio
 import concurrent.futures
 import email.utils
 import random
+import re
 import ssl
 import time
 from collections.abc import Sequence
@@ -45,7 +46,12 @@ RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
 class OpenAIRequestError(RuntimeError):
-    """A request failed for good: a non-retryable HTTP error, or retries exhausted."""
+    """A request failed for good: a non-retryable HTTP error, or retries exhausted, or the server does not
+    serve the model (then ``served`` lists the models it does serve)."""
+
+    def __init__(self, message: str, served: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.served = served
 
 
 def request_seed(seed: int, prompt_index: int) -> int:
@@ -101,6 +107,33 @@ class OpenAIGenerator:
         self.max_backoff_s = max_backoff_s
         self._jitter = random.Random()  # own RNG: never touch the caller's global random state
         self._ssl: ssl.SSLContext | None = None
+
+    def served_models(self, timeout_s: float = 10.0) -> list[str]:
+        """The model ids the server lists at ``GET /v1/models``: one attempt, no retry, so a dead server or a
+        wrong URL is reported at once (``cannot reach URL: connection refused``)."""
+        import httpx
+
+        url = f"{self.base_url}/models"
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        try:
+            response = httpx.get(url, headers=headers, timeout=timeout_s, verify=self._verify())
+        except httpx.TimeoutException:
+            raise OpenAIRequestError(f"cannot reach {self.base_url}: no answer within {timeout_s:g} s") from None
+        except httpx.TransportError as exc:
+            raise OpenAIRequestError(f"cannot reach {self.base_url}: {_transport_reason(exc)}") from None
+        if response.status_code != 200:
+            raise OpenAIRequestError(f"GET {url} answered HTTP {response.status_code}: {response.text[:300]}")
+        try:
+            return [str(m["id"]) for m in response.json()["data"]]
+        except (ValueError, KeyError, TypeError):
+            raise OpenAIRequestError(f"GET {url} did not answer with a model list: {response.text[:300]}") from None
+
+    def check_model(self, timeout_s: float = 10.0) -> None:
+        """Raise :class:`OpenAIRequestError` unless the server is up and lists ``self.model``."""
+        served = self.served_models(timeout_s)
+        if self.model not in served:
+            raise OpenAIRequestError(f"server at {self.base_url} does not serve model {self.model!r}; it serves: "
+                                     f"{', '.join(served) or 'no model'}", served=served)
 
     def generate(self, prompts: Sequence[Prompt], n: int, params: SamplingParams) -> list[list[Completion]]:
         """Return ``n`` completions per prompt, in prompt order. Works with or without a running event loop in
@@ -214,6 +247,12 @@ def _logprobs(block: Any, chat: bool) -> list[float] | None:
         return [float(t["logprob"]) for t in content] if isinstance(content, list) else None
     values = block.get("token_logprobs")
     return [float(x) for x in values] if isinstance(values, list) else None
+
+
+def _transport_reason(exc: Exception) -> str:
+    """``[Errno 111] Connection refused`` -> ``connection refused``: the reason, without errno noise."""
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc).strip()) or type(exc).__name__
+    return text[:1].lower() + text[1:]
 
 
 def _retry_after(value: str | None) -> float | None:

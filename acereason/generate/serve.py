@@ -21,8 +21,10 @@ messages) as soon as it arrives, so tests can count exactly which model calls a 
 
 from __future__ import annotations
 
+import errno
 import json
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -30,11 +32,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from acereason.cli_util import OptionError, check_device, check_range, one_line_errors
 from acereason.generate.base import Completion, Generator, Prompt, SamplingParams
+from acereason.schema import DataError
 
 DEFAULT_MAX_TOKENS = SamplingParams().max_tokens
 
@@ -178,14 +183,26 @@ class OpenAIServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], generator: Generator, model_name: str,
+    def __init__(self, address: tuple[str, int], generator: Generator | None, model_name: str,
                  max_wait_s: float = 0.005, request_log: str | None = None) -> None:
-        super().__init__(address, _Handler)
+        # everything server_close() touches exists before binding: TCPServer calls server_close() itself
+        # when bind fails, and a missing attribute there used to hide "address already in use"
         self.model_name = model_name
         self.request_log = request_log
+        self.max_wait_s = max_wait_s
         self._log_lock = threading.Lock()
-        self.batcher = Batcher(generator, max_wait_s)
+        self.batcher: Batcher | None = None
         self.created = int(time.time())
+        super().__init__(address, _Handler)
+        if generator is not None:
+            self.attach(generator)
+
+    def attach(self, generator: Generator) -> None:
+        """Start the generation worker for ``generator`` (a server bound with ``generator=None`` first binds
+        its port, so a busy port fails before a slow model load)."""
+        if self.batcher is not None:
+            raise RuntimeError("a generator is already attached")
+        self.batcher = Batcher(generator, self.max_wait_s)
 
     @property
     def url(self) -> str:
@@ -202,10 +219,18 @@ class OpenAIServer(ThreadingHTTPServer):
         with self._log_lock, open(self.request_log, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
 
+    def submit(self, prompts: list[Prompt], n: int, params: SamplingParams) -> list[list[Completion]]:
+        """Generate through the batcher (see :meth:`Batcher.submit`)."""
+        if self.batcher is None:
+            raise RuntimeError("no generator attached to this server")
+        return self.batcher.submit(prompts, n, params)
+
     def server_close(self) -> None:
         """Close the socket and stop the generation worker."""
         super().server_close()
-        self.batcher.close()
+        if self.batcher is not None:
+            self.batcher.close()
+            self.batcher = None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -260,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
             raise RequestError("'prompt' must be a string or a non-empty list of strings")
         n, params = _sampling_params(body)
-        results = self.server.batcher.submit(list(prompts), n, params)
+        results = self.server.submit(list(prompts), n, params)
         want_logprobs = body.get("logprobs") is not None and body.get("logprobs") is not False  # 0 asks for them
         choices = []
         for i, c in enumerate(c for cs in results for c in cs):
@@ -274,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._check_model(body)
         messages = _messages(body)
         n, params = _sampling_params(body)
-        results = self.server.batcher.submit([messages], n, params)
+        results = self.server.submit([messages], n, params)
         choices = []
         for i, c in enumerate(results[0]):
             choice = self._choice(i, c)
@@ -325,31 +350,53 @@ def _chat_logprobs(c: Completion) -> dict[str, Any] | None:
                         for t, lp in zip(c.token_ids, c.logprobs, strict=True)]}
 
 
-def make_server(generator: Generator, model_name: str, host: str = "127.0.0.1", port: int = 0,
+def make_server(generator: Generator | None, model_name: str, host: str = "127.0.0.1", port: int = 0,
                 max_wait_s: float = 0.005, request_log: str | None = None) -> OpenAIServer:
     """An OpenAI-compatible server for ``generator`` bound to ``host:port`` (0: a free port); call
     ``serve_forever()`` to run it and ``shutdown()`` + ``server_close()`` to stop it. ``request_log``: a
-    file that receives one JSON line per POST request."""
-    return OpenAIServer((host, port), generator, model_name, max_wait_s, request_log)
+    file that receives one JSON line per POST request. ``generator=None`` binds only; ``attach`` one later.
+
+    A port or host that cannot be bound raises :class:`OptionError` naming ``--port`` or ``--host``."""
+    check_range("--port", port, ge=0, le=65535)
+    try:
+        return OpenAIServer((host, port), generator, model_name, max_wait_s, request_log)
+    except socket.gaierror as err:
+        raise OptionError("--host", f"{host}: {err.strerror or err}") from None
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise OptionError(f"--port {port}", "address already in use") from None
+        if err.errno == errno.EACCES:
+            raise OptionError(f"--port {port}", "permission denied (ports below 1024 need privileges)") from None
+        if err.errno == errno.EADDRNOTAVAIL:
+            raise OptionError("--host", f"{host}: not an address of this machine") from None
+        raise OptionError(f"--host {host} --port {port}", f"cannot bind: {err.strerror or err}") from None
 
 
+@one_line_errors
 def serve_command(
     path: Annotated[str, typer.Argument(help="Model directory in Hugging Face layout (model + tokenizer).")],
-    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one (printed on start).")] = 8000,
+    port: Annotated[int, typer.Option(help="TCP port (0-65535); 0 picks a free one (printed on start).")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it local.")] = "127.0.0.1",
     model_name: Annotated[str | None, typer.Option(help="Name clients send as 'model' (default: PATH).")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1 ... (default: cuda if available).")]
+    = None,
     batch_size: Annotated[int, typer.Option(help="Most sequences decoded together.")] = 64,
     max_wait_ms: Annotated[float, typer.Option(help="How long to wait for more requests to batch.")] = 5.0,
     request_log: Annotated[str | None, typer.Option(help="Append one JSON line per POST request to this file.")] = None,
 ) -> None:
     """Serve a local model over an OpenAI-compatible API (/v1/models, /v1/completions, /v1/chat/completions)."""
-    from acereason.generate.hf import HFGenerator
-
-    generator = HFGenerator.from_pretrained(path, device=device, batch_size=batch_size)
-    server = make_server(generator, model_name or path, host, port, max_wait_ms / 1000, request_log)
-    print(f"serving {server.model_name} at {server.url}", flush=True)
+    if not Path(path).is_dir():
+        raise DataError(path, None, "no such model directory (serve loads local Hugging Face directories)")
+    check_range("--batch-size", batch_size, ge=1)
+    check_range("--max-wait-ms", max_wait_ms, ge=0)
+    device = check_device("--device", device or "auto")
+    # bind before loading: a busy port fails in a second, not after the model load
+    server = make_server(None, model_name or path, host, port, max_wait_ms / 1000, request_log)
     try:
+        from acereason.generate.hf import HFGenerator
+
+        server.attach(HFGenerator.from_pretrained(path, device=device, batch_size=batch_size))
+        print(f"serving {server.model_name} at {server.url}", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
