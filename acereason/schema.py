@@ -16,12 +16,15 @@ import gzip
 import io
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from acereason.atomic import atomic_path
 
 Domain = Literal["math", "code"]
 TestType = Literal["stdin", "functional", "check"]
@@ -38,6 +41,7 @@ class DataError(ValueError):
         self.path = None if path is None else str(path)
         self.line = line
         self.field = field
+        self.message = message
         where = self.path or "<input>"
         if line is not None:
             where += f":{line}"
@@ -160,13 +164,35 @@ M = TypeVar("M", bound=BaseModel)
 _JSON_COLUMNS = {"meta"}
 
 
+# pydantic's type-error codes -> what the field should have held, in JSON terms.
+_EXPECTED = {"string_type": "a string", "int_type": "an integer", "int_parsing": "an integer",
+             "float_type": "a number", "float_parsing": "a number", "bool_type": "a boolean",
+             "bool_parsing": "a boolean", "list_type": "a list", "dict_type": "an object",
+             "model_type": "an object", "model_attributes_type": "an object"}
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type (``list``, ``object``, ``null``...), for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    for kind, name in ((str, "string"), (int, "integer"), (float, "number"), (list, "list"), (dict, "object")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
 def _first_error(err: ValidationError) -> tuple[str | None, str]:
     e = err.errors()[0]
     field = ".".join(str(p) for p in e.get("loc", ())) or None
     msg = e.get("msg", "invalid value")
-    if e.get("type") == "missing":
+    kind = e.get("type", "")
+    if kind == "missing":
         msg = "missing"
-    elif e.get("type", "").endswith("_type") or e.get("type") in {"literal_error", "extra_forbidden"}:
+    elif kind in _EXPECTED:
+        msg = f"expected {_EXPECTED[kind]}, got {json_type(e.get('input'))}"
+    elif kind.endswith("_type") or kind in {"literal_error", "extra_forbidden"}:
         got = e.get("input")
         msg = f"{msg} (got {type(got).__name__} {json.dumps(got, default=str)[:60]})"
     return field, msg
@@ -184,16 +210,96 @@ def parse_record(obj: Any, model: type[M], path: str | os.PathLike[str] | None =
         raise DataError(path, line, msg, field=field) from None
 
 
+class SourceFloat(float):
+    """A JSON number as decoded from a source file, keeping the text it was written as (``1e-3``).
+
+    It is a plain ``float`` everywhere else (arithmetic, ``json.dumps``, pydantic); code that wants the
+    source's own form reads ``text``, so a gold answer keeps it and its precision
+    (``3.14159265358979323846`` would lose digits as a float). Decode with ``parse_float=SourceFloat``.
+    """
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> SourceFloat:
+        obj = super().__new__(cls, text)
+        obj.text = text
+        return obj
+
+
+def number_text(value: int | float) -> str:
+    """A JSON number as answer text: the digits the source wrote (``0.50``, ``3.14159265358979323846``),
+    in plain decimal because the math verifier reads ``0.001`` but not ``1e-3``; integral values lose
+    their fraction (``27.0`` -> ``27``). Exponents beyond 50 keep their written form."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"not a JSON number: {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    text = value.text if isinstance(value, SourceFloat) else repr(value)
+    d = Decimal(text)
+    if not d.is_finite() or abs(d.adjusted()) > 50:
+        return text
+    return str(int(d)) if d == d.to_integral_value() else format(d, "f")
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
 def open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
-    """Open a text file for reading, transparently gunzipping ``*.gz``."""
+    """Open a text file for reading, transparently gunzipping ``*.gz``.
+
+    A ``.gz`` name on a file that is not gzip raises :class:`DataError` ("not a gzip file") here, at open,
+    rather than as an obscure error on the first read.
+    """
     p = str(path)
     if p.endswith(".gz"):
+        with open(p, "rb") as raw:
+            magic = raw.read(2)
+        if magic != _GZIP_MAGIC:
+            raise DataError(p, None, "not a gzip file (the name ends in .gz but the content is not gzip)"
+                            if magic else "empty file")
         return gzip.open(p, "rt", encoding="utf-8")  # type: ignore[return-value]
     return open(p, encoding="utf-8")
 
 
-def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line_number, decoded_object)`` for each non-blank line; bad JSON raises DataError."""
+def read_failure(path: str | os.PathLike[str], err: Exception) -> DataError:
+    """The one-line DataError for a file that cannot be decoded (bad gzip stream, not UTF-8, unreadable)."""
+    if isinstance(err, EOFError):
+        return DataError(path, None, "truncated gzip file (compressed stream ends early)")
+    if isinstance(err, gzip.BadGzipFile | zlib.error):
+        return DataError(path, None, f"corrupt gzip data: {err}")
+    if isinstance(err, UnicodeDecodeError):
+        hint = ""
+        try:
+            with open(path, "rb") as raw:
+                if raw.read(2) == _GZIP_MAGIC:
+                    hint = " (the content is gzip: name the file *.gz)"
+        except OSError:
+            pass
+        return DataError(path, None, f"not UTF-8 text{hint}")
+    if isinstance(err, OSError):
+        return DataError(path, None, f"cannot read: {err.strerror or err}")
+    raise TypeError(f"not a read failure: {err!r}")
+
+
+# Decoding errors that reading a text file can raise; read_failure() words each of them.
+READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError)
+
+
+def json_error(err: json.JSONDecodeError, *, with_line: bool = True) -> str:
+    """``invalid JSON at line L col C: <why>``, with ``(truncated?)`` when the text stops mid-value."""
+    doc = err.doc or ""
+    truncated = err.pos >= len(doc.rstrip()) or err.msg.startswith("Unterminated string")
+    where = f"line {err.lineno} col {err.colno}" if with_line else f"col {err.colno}"
+    why = err.msg.removesuffix(" starting at")  # the position is given already, as line and col
+    return f"invalid JSON at {where}: {why}" + (" (truncated?)" if truncated else "")
+
+
+def iter_jsonl(path: str | os.PathLike[str],
+               parse_float: Callable[[str], Any] | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, decoded_object)`` for each non-blank line; bad JSON raises DataError.
+
+    ``parse_float`` is passed to :func:`json.loads` (source readers keep a number's text with it).
+    """
     try:
         fh = open_text(path)
     except OSError as err:
@@ -204,11 +310,12 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
                 if not line.strip():
                     continue
                 try:
-                    yield lineno, json.loads(line)
+                    # without its newline, so an error at the end of the line is at a column of this line
+                    yield lineno, json.loads(line.rstrip("\r\n"), parse_float=parse_float)
                 except json.JSONDecodeError as err:
-                    raise DataError(path, lineno, f"invalid JSON: {err.msg} at column {err.colno}") from None
-        except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as err:
-            raise DataError(path, None, f"not readable as UTF-8 text: {err}") from None
+                    raise DataError(path, lineno, json_error(err, with_line=False)) from None
+        except READ_ERRORS as err:
+            raise read_failure(path, err) from None
 
 
 def is_parquet(path: str | os.PathLike[str]) -> bool:
@@ -225,7 +332,14 @@ def iter_parquet_rows(path: str | os.PathLike[str], batch_size: int = 1024) -> I
     except (OSError, pa.ArrowException) as err:
         raise DataError(path, None, f"not a readable Parquet file: {err}") from None
     row = 0
-    for batch in pf.iter_batches(batch_size=batch_size):
+    batches = pf.iter_batches(batch_size=batch_size)
+    while True:
+        try:
+            batch = next(batches, None)
+        except (OSError, pa.ArrowException) as err:  # a damaged row group further into the file
+            raise DataError(path, row + 1, f"cannot read Parquet data: {err}") from None
+        if batch is None:
+            return
         for rec in batch.to_pylist():
             row += 1
             yield row, rec
@@ -261,40 +375,27 @@ def _dump(rec: BaseModel | dict) -> dict:
     return rec.model_dump(mode="json") if isinstance(rec, BaseModel) else rec
 
 
-def _temp_beside(path: Path) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-
-
 def write_records(path: str | os.PathLike[str], records: Iterable[BaseModel | dict],
                   model: type[BaseModel] | None = None, batch_size: int = 1024) -> int:
     """Write records to JSONL (optionally ``.gz``) or Parquet atomically; return the count written.
 
-    The file appears under its final name only once every record is written: the write goes to a
-    temp file in the same directory and is renamed. If ``records`` raises midway (e.g. a bad input
-    row), the temp file is removed and no output is left behind; an existing file is untouched.
-    ``model`` fixes the Parquet schema (inferred from the data otherwise).
+    The file appears under its final name only once every record is written (via
+    :func:`acereason.atomic.atomic_path`: a temp file beside it, renamed, with the umask's mode). If
+    ``records`` raises midway (e.g. a bad input row), no output is left behind and an existing file is
+    untouched. ``model`` fixes the Parquet schema (inferred from the data otherwise).
     """
     path = Path(path)
-    fd, tmp = _temp_beside(path)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if is_parquet(path):
-            n = _write_parquet(tmp, records, model, batch_size)
-        else:
-            n = 0
-            opener = gzip.open(tmp, "wt", encoding="utf-8") if path.suffix == ".gz" else open(  # noqa: SIM115
-                tmp, "w", encoding="utf-8")
-            with opener as fh:
-                for rec in records:
-                    fh.write(json.dumps(_dump(rec), ensure_ascii=False) + "\n")
-                    n += 1
-                fh.flush()
-        os.replace(tmp, path)
+            return _write_parquet(str(tmp), records, model, batch_size)
+        n = 0
+        opener = gzip.open(tmp, "wt", encoding="utf-8") if path.suffix == ".gz" else open(  # noqa: SIM115
+            tmp, "w", encoding="utf-8")
+        with opener as fh:
+            for rec in records:
+                fh.write(json.dumps(_dump(rec), ensure_ascii=False) + "\n")
+                n += 1
         return n
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _arrow_schema(model: type[BaseModel] | None):  # -> pa.Schema | None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -142,3 +145,45 @@ def test_jsonl_parquet_jsonl_round_trip_is_lossless(tmp_path: Path, batch: list[
     write_records(c, read_problems(b), Problem)
     assert list(read_problems(c)) == batch
     assert a.read_bytes() == c.read_bytes()
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".parquet"])
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_the_umask_mode(tmp_path: Path, suffix: str, umask: int, mode: int) -> None:
+    old = os.umask(umask)
+    try:
+        write_records(tmp_path / f"out{suffix}", [Problem(**_math())], Problem)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / f"out{suffix}").stat().st_mode) == mode
+    assert [p.name for p in tmp_path.iterdir()] == [f"out{suffix}"]
+
+
+def test_wrong_json_type_is_named_not_called_missing(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(_math(prompt=["a list"])) + "\n" + json.dumps(_math(answer=True)) + "\n")
+    with pytest.raises(DataError) as info:
+        list(read_problems(path))
+    assert str(info.value) == f"{path}:1: field 'prompt': expected a string, got list"
+    path.write_text(json.dumps(_math(answer=True)) + "\n")
+    with pytest.raises(DataError, match=r"p.jsonl:1: field 'answer': expected a string, got boolean$"):
+        list(read_problems(path))
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"plain text, not gzip\n", "not a gzip file"),
+    (gzip.compress((json.dumps(_math()) + "\n").encode() * 200)[:-12], "truncated gzip file"),
+])
+def test_bad_gzip_is_one_line_naming_the_file(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "p.jsonl.gz"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        list(read_problems(path))
+    assert str(info.value).startswith(f"{path}: {message}")
+
+
+def test_truncated_jsonl_line_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(_math()) + '\n{"id": "m2", "prompt": "x')
+    with pytest.raises(DataError, match=r"p.jsonl:2: invalid JSON at col 24: Unterminated string \(truncated\?\)$"):
+        list(read_problems(path))

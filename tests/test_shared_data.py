@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from acereason.cli import app
 from acereason.schema import Problem, read_problems, write_records
 from acereason.sources import read_source
 
@@ -76,3 +79,26 @@ def test_code_sources_have_expected_shapes(shared_data: Path) -> None:
     assert sum(p.tests[0].testtype == "functional" for p in verl) == 381
     assert all(p.fn_name for p in verl if p.tests[0].testtype == "functional")
     assert not any(p.prompt.startswith("You are an expert") for p in verl)
+
+
+@pytest.mark.parametrize("rel", ["math500/test.jsonl", "deepscaler/train/aime.json", "simplerl_verl/train.parquet",
+                                 "rllm_code/test/codeforces.json", "prime_eval/leetcode/leetcode-test.json"])
+def test_real_ids_depend_only_on_the_file_name(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              rel: str) -> None:
+    absolute = [(p.id, p.source) for p in read_source(shared_data / rel)]
+    monkeypatch.chdir(tmp_path)
+    spelled = Path(os.path.relpath(shared_data, tmp_path)) / Path(rel).parts[0] / ".." / rel
+    assert [(p.id, p.source) for p in read_source(spelled)] == absolute
+    parent = Path(rel).parent.name
+    assert not any(pid.startswith(f"{parent}_") for pid, _ in absolute)
+
+
+def test_real_benchmarks_named_test_convert_together_with_distinct_ids(shared_data: Path, tmp_path: Path) -> None:
+    rels = ["math500/test.jsonl", "qwen25math_aime24/test.jsonl", "aime2025/test.jsonl", "qwen25math_amc23/test.jsonl"]
+    out = tmp_path / "eval.jsonl"
+    res = CliRunner().invoke(app, ["data", "convert", *[str(shared_data / r) for r in rels], "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    problems = list(read_problems(out))
+    assert len({p.id for p in problems}) == len(problems) == 500 + 30 + 30 + 40
+    assert [p.id for p in problems[:: len(problems) - 1]] == ["math500_test-0", "qwen25math_amc23_test-39"]
+    assert {p.source for p in problems} >= {"math500_test", "aime2025_test"}

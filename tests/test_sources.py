@@ -202,7 +202,7 @@ def test_verl_math_strips_template_and_instruction(tmp_path: Path) -> None:
     path = _verl_table(tmp_path / "m.parquet", rows)
     assert detect_format(path) == "verl"
     a, b = load(path)
-    assert (a.prompt, a.answer, a.id) == ("What is 2+2?", "4", "tmp_path_m-7".replace("tmp_path", tmp_path.name))
+    assert (a.prompt, a.answer, a.id) == ("What is 2+2?", "4", "m-7")  # the file's name, not its directory
     assert a.meta["instruction"].startswith("Let's think")
     assert (b.prompt, b.answer, b.source) == ("What is 3+3?", "6", "simplelr")
 
@@ -312,3 +312,146 @@ def test_unknown_format_names_the_file(tmp_path: Path) -> None:
     path.write_text(json.dumps({"foo": 1}) + "\n")
     with pytest.raises(DataError, match=r"weird\.jsonl: unknown format"):
         detect_format(path)
+
+
+# -- ids and sources come from the file's name, never from how its path is spelled -------------------
+
+@pytest.mark.parametrize("name", ["amc_floats.jsonl", "deepscaler_like.json", "codeforces.json", "taco.jsonl",
+                                  "lcb_deepcoder.json", "leetcode_check.json", "prime_leetcode.jsonl",
+                                  "numina.jsonl", "synthetic1.json"])
+def test_ids_and_sources_do_not_depend_on_path_spelling(fixtures: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    target = tmp_path / "data" / "sub" / name
+    target.write_bytes((fixtures / "sources" / name).read_bytes())
+    monkeypatch.chdir(tmp_path / "data")
+    spellings = [target, Path("sub") / name, Path("sub/../sub") / name, Path("./sub//") / name]
+    seen = [[(p.id, p.source) for p in load(s)] for s in spellings]
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    seen.append([(p.id, p.source) for p in load(Path("../data/sub") / name)])
+    assert all(s == seen[0] for s in seen)
+    stem = name.split(".")[0]
+    assert all(pid.startswith(f"{stem}-") and "sub" not in pid and "data" not in pid for pid, _ in seen[0])
+
+
+def test_file_tag_is_the_name_without_storage_suffixes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from acereason.sources.naming import file_tag
+
+    assert file_tag("/x/math500/test.jsonl") == file_tag("test.jsonl") == "test"
+    assert file_tag("a/b/../LeetCodeDataset-v0.3.1-test.jsonl.gz") == "LeetCodeDataset-v0.3.1-test"
+    assert file_tag("x/aime.json.gz") == file_tag("aime.parquet") == "aime"
+    assert file_tag("odd name!.json") == "odd-name-"
+    monkeypatch.chdir(tmp_path)
+    assert file_tag(".") == file_tag(tmp_path) == tmp_path.name  # a directory is named by its own name
+
+
+def test_apps_ids_do_not_depend_on_path_spelling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "train" / "0001"
+    d.mkdir(parents=True)
+    (d / "question.txt").write_text("Problem")
+    (d / "input_output.json").write_text(json.dumps({"inputs": ["1\n"], "outputs": ["2\n"]}))
+    monkeypatch.chdir(d)
+    ids = {(p.id, p.source) for s in (Path(".."), Path("."), Path("../0001"), tmp_path / "train")
+           for p in load(s)}
+    assert ids == {("apps-train-0001", "apps/train")}
+
+
+def test_inputs_sharing_a_name_get_distinct_tags_whatever_the_order_or_spelling(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from acereason.sources.naming import distinct_tags
+
+    files = ["math500/test.jsonl", "aime24/test.jsonl", "a/x/t.json", "b/x/t.json", "c/t.jsonl", "c/t.json",
+             "solo.parquet"]
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("")
+    monkeypatch.chdir(tmp_path)
+    want = ["math500_test", "aime24_test", "a_x_t", "b_x_t", "c_t.jsonl", "c_t.json", "solo"]
+    assert distinct_tags(files) == want
+    assert distinct_tags([tmp_path / f for f in reversed(files)]) == want[::-1]
+    monkeypatch.chdir(tmp_path / "a")
+    assert distinct_tags(["../math500/./test.jsonl", "x/../../aime24/test.jsonl"]) == want[:2]
+    with pytest.raises(DataError, match=r"given twice \(also as \.\./solo\.parquet\)"):
+        distinct_tags(["../solo.parquet", "../a/../solo.parquet"])
+
+
+# -- answers: numbers keep their text, non-answers are type errors naming the field ---------------------
+
+def _math_file(tmp_path: Path, answer_json: str, name: str = "m.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_text('{"problem": "p0", "answer": "1"}\n{"problem": "p1", "answer": ' + answer_json + "}\n")
+    return path
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("5", "5"), ("0.5", "0.5"), ("0.50", "0.50"), ("0.1", "0.1"), ("27.0", "27"), ("-3.00", "-3"),
+    ("3.14159265358979323846", "3.14159265358979323846"), ("1e-3", "0.001"), ("1E+20", "100000000000000000000"),
+    ("2.5e-1", "0.25"), ("1e-60", "1e-60"), ('["1e-3", 2.50]', "1e-3, 2.50"),
+])
+def test_numeric_answers_keep_the_source_digits_in_plain_decimal(tmp_path: Path, text: str, expected: str) -> None:
+    _, p = load(_math_file(tmp_path, text), "math_jsonl")
+    assert p.answer == expected
+
+
+@pytest.mark.parametrize("text,field,got", [
+    ("true", "answer", "boolean"), ('{"x": 1}', "answer", "object"), ("[1, false]", "answer.1", "boolean"),
+    ("[[1]]", "answer.0", "list"), ("NaN", "answer", "finite number"),
+])
+def test_non_scalar_answer_is_a_type_error_naming_the_field(tmp_path: Path, text: str, field: str,
+                                                            got: str) -> None:
+    path = _math_file(tmp_path, text)
+    with pytest.raises(DataError) as info:
+        load(path, "math_jsonl")
+    assert str(info.value).startswith(f"{path}:2: field '{field}': expected") and got in str(info.value)
+
+
+def test_verl_boolean_ground_truth_is_a_type_error(tmp_path: Path) -> None:
+    row = {"data_source": "s", "prompt": [{"role": "user", "content": "q"}], "ability": "math",
+           "reward_model": {"ground_truth": True, "style": "rule"}, "extra_info": {"index": 0}}
+    path = _verl_table(tmp_path / "v.parquet", [row])
+    with pytest.raises(DataError, match=r"v.parquet:1: field 'reward_model.ground_truth': expected .* boolean"):
+        load(path)
+
+
+@pytest.mark.parametrize("first", [False, True])
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_list_problem_is_a_wrong_type_not_missing(tmp_path: Path, first: bool, suffix: str) -> None:
+    rows = [{"problem": "ok", "answer": "1"}, {"problem": ["a list"], "answer": "2"}]
+    rows = rows[::-1] if first else rows
+    path = tmp_path / f"p{suffix}"
+    path.write_text(json.dumps(rows) if suffix == ".json" else "".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError) as info:
+        load(path)  # detection works on keys, so a bad first record is reported, not "unknown format"
+    assert str(info.value) == f"{path}:{1 if first else 2}: field 'problem': expected a string, got list"
+
+
+# -- detection: precise reasons instead of "unknown format" ---------------------------------------------
+
+@pytest.mark.parametrize("name,content,message", [
+    ("e.jsonl", b"", "e.jsonl: empty file"),
+    ("e.json", b"  \n", "e.json: no records"),
+    ("t.json", b'[{"problem": "a", "answer": "1"},\n {"problem": "b", "ans', "t.json: invalid JSON at line 2 col 19: "
+     "Unterminated string (truncated?)"),
+    ("t2.json", b'[{"problem": "a", "answer": "1"},\n', "t2.json: invalid JSON at line 2 col 1: Expecting value "
+     "(truncated?)"),
+    ("f.jsonl.gz", b'{"problem": "a", "answer": "1"}\n', "f.jsonl.gz: not a gzip file"),
+    ("z.jsonl.gz", gzip.compress(b'{"problem": "a", "answer": "1"}\n' * 50)[:-30], "z.jsonl.gz: truncated gzip"),
+    ("g.jsonl", gzip.compress(b'{"problem": "a", "answer": "1"}\n'), "g.jsonl: not UTF-8 text (the content is gzip"),
+    ("l.jsonl", b"[1, 2]\n", "l.jsonl: unknown format: the first record is list, not a JSON object"),
+    ("k.jsonl", b'{"hello": 1}\n', "k.jsonl: unknown format: no reader knows the first record's fields (hello)"),
+])
+def test_detection_failures_say_why(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        load(path)
+    assert str(info.value).startswith(f"{tmp_path}/{message}"), str(info.value)
+
+
+def test_null_answer_in_first_record_does_not_hide_the_format(tmp_path: Path) -> None:
+    path = tmp_path / "n.jsonl"
+    path.write_text('{"problem": "a", "answer": null}\n{"problem": "b", "answer": "2"}\n')
+    assert detect_format(path) == "math_jsonl"
+    a, b = load(path)
+    assert (a.answer, a.meta["answer_from"], b.answer) == (None, "none", "2")

@@ -66,3 +66,24 @@ def test_cli_entry_point_leaves_no_worker_behind(tmp_path: Path) -> None:
         except OSError:
             continue
     assert not left
+
+
+def test_cli_out_equal_to_input_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(FIXTURE.read_bytes())
+    res = CliRunner().invoke(app, ["verify", "code", str(src), "--out", str(src)])
+    assert res.exit_code == 2 and f"--out: {src} is also an input" in res.output
+    assert src.read_bytes() == FIXTURE.read_bytes()
+
+
+def test_cli_prints_plain_progress_and_names_the_bad_test(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(FIXTURE.read_text().splitlines()[0] + "\n")
+    res = CliRunner().invoke(app, ["verify", "code", str(src), "--out", str(tmp_path / "o.jsonl"), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert any(line.startswith("[verify code] 1/1 programs") for line in res.stderr.splitlines()), res.stderr
+    src.write_text('{"id": "x", "code": "1", "tests": [{"testtype": "stdin", "input": "", "output": ""}, '
+                   '{"testtype": "stdin", "input": 5}]}\n')
+    res = CliRunner().invoke(app, ["verify", "code", str(src), "--out", str(tmp_path / "o.jsonl")])
+    assert res.exit_code == 2 and res.stderr.strip() == (
+        f"error: {src}:1: field 'tests.1.input': expected a string, got integer")

@@ -31,7 +31,7 @@ def test_grades_each_line_in_order(tmp_path: Path) -> None:
     assert [r["id"] for r in rows] == ["a", "b", "c", "d"]
     assert all(set(r) == {"id", "correct", "extracted", "reason"} for r in rows)
     assert [(r["correct"], r["reason"]) for r in rows] == [
-        (True, "match_numeric"), (False, "no_answer"), (True, "match_numeric"), (False, "mismatch")]
+        (True, "match_numeric"), (False, "no_answer"), (True, "match_exact"), (False, "mismatch")]  # 27.0 is "27"
     assert rows[0]["extracted"] == "\\dfrac{1}{2}" and rows[1]["extracted"] is None
 
 
@@ -54,3 +54,24 @@ def test_missing_input_file_exits_2(tmp_path: Path) -> None:
     res = RUNNER.invoke(app, ["verify", "math", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.jsonl")])
     assert res.exit_code == 2
     assert "nope.jsonl" in res.output
+
+
+def test_out_equal_to_input_is_refused_and_input_kept(tmp_path: Path) -> None:
+    inp = _write(tmp_path / "in.jsonl", [{"id": "a", "response": "\\boxed{1}", "answer": "1"}])
+    before = inp.read_bytes()
+    for out in (inp, tmp_path / "sub" / ".." / "in.jsonl"):
+        res = RUNNER.invoke(app, ["verify", "math", str(inp), "--out", str(out)])
+        assert res.exit_code == 2 and f"--out: {out} is also an input" in res.output
+    assert inp.read_bytes() == before
+
+
+def test_plain_progress_line_per_batch_and_numbers_read_as_written(tmp_path: Path) -> None:
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"id": "a", "response": "\\\\boxed{0.001}", "answer": 1e-3}\n'
+                   '{"id": "b", "response": "\\\\boxed{0.50}", "answer": 0.50}\n')
+    out = tmp_path / "out.jsonl"
+    res = RUNNER.invoke(app, ["verify", "math", str(inp), "--out", str(out), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert [line.split()[:3] for line in res.stderr.splitlines() if line.startswith("[verify math]")] == [
+        ["[verify", "math]", "2/2"]]
+    assert [json.loads(line)["correct"] for line in out.read_text().splitlines()] == [True, True]

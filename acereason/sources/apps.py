@@ -10,13 +10,15 @@ Codewars problems in a one-element list (``[[false]]``) while its LeetCode probl
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from acereason.schema import DataError, TestCase
 from acereason.sources.code_common import fn_name_from_starter, functional_test, parse_json_field, stdin_tests
-from acereason.sources.common import file_tag, iter_rows, keep_extra, make_problem, need
+from acereason.sources.common import iter_rows, keep_extra, make_problem, need
+from acereason.sources.naming import file_tag
 from acereason.sources.registry import register_reader
 
 
@@ -58,6 +60,11 @@ def _read_json_file(path: Path) -> Any:
         raise DataError(path, err.lineno, f"invalid JSON: {err.msg}") from None
 
 
+def _real(path: Path) -> Path:
+    """``path`` made absolute with ``.``/``..`` resolved (symlinks are kept: their names are the layout)."""
+    return Path(os.path.normpath(os.path.abspath(path)))
+
+
 def _problem_dirs(path: Path) -> list[Path]:
     if (path / "question.txt").exists():
         return [path]
@@ -67,33 +74,37 @@ def _problem_dirs(path: Path) -> list[Path]:
 @register_reader("apps_dir", "APPS directory: <id>/{question.txt, input_output.json, solutions.json, "
                  "metadata.json, starter_code.py}",
                  detect=lambda p, first: p.is_dir() and bool(_problem_dirs(p)), priority=5)
-def read_apps_dir(path: Path) -> Iterator[Any]:
-    """One problem per sub-directory (or ``path`` itself when it is a problem directory)."""
+def read_apps_dir(path: Path, tag: str | None = None) -> Iterator[Any]:
+    """One problem per sub-directory (or ``path`` itself when it is a problem directory). Ids are APPS's
+    own (``apps-<split>-<dir>``); ``tag`` is not used."""
     dirs = _problem_dirs(path)
     if not dirs:
         raise DataError(path, None, "no APPS problem directories (with question.txt) found")
-    split = path.name if path.name in {"train", "test"} else (dirs[0].parent.name or "apps")
+    # Ids follow APPS's own layout (<split>/<id>), with names taken from the normalised path so that
+    # `train/0001/..`, `.` and `./train` name the same directories.
+    split = _real(dirs[0]).parent.name or "apps"
     for d in dirs:
         io_file = d / "input_output.json"
         if not io_file.exists():
             raise DataError(io_file, None, "missing: APPS problem without tests")
-        meta: dict[str, Any] = {"_source": f"apps/{split}", "apps_dir": d.name}
+        name = _real(d).name
+        meta: dict[str, Any] = {"_source": f"apps/{split}", "apps_dir": name}
         if (d / "metadata.json").exists():
             meta.update(_read_json_file(d / "metadata.json"))
         if (d / "solutions.json").exists():
             meta["solutions"] = _read_json_file(d / "solutions.json")
         starter = (d / "starter_code.py").read_text(encoding="utf-8") if (d / "starter_code.py").exists() else None
         question = (d / "question.txt").read_text(encoding="utf-8")
-        yield _problem(io_file, None, f"apps-{split}-{d.name}", question, _read_json_file(io_file), starter, meta)
+        yield _problem(io_file, None, f"apps-{split}-{name}", question, _read_json_file(io_file), starter, meta)
 
 
 @register_reader("taco", "TACO / APPS table (JSONL or Parquet): {question, solutions, input_output, "
                  "starter_code, difficulty, url, ...}",
                  detect=lambda p, first: isinstance(first, dict) and "question" in first
                  and "input_output" in first, priority=12)
-def read_taco(path: Path) -> Iterator[Any]:
+def read_taco(path: Path, tag: str | None = None) -> Iterator[Any]:
     """TACO (and APPS on the hub) rows; ``solutions`` and ``input_output`` may be JSON strings."""
-    tag = file_tag(path)
+    tag = tag or file_tag(path)
     for loc, row in iter_rows(path):
         question = need(row, "question", path, loc)
         io = parse_json_field(need(row, "input_output", path, loc, (str, dict)), path, loc, "input_output")

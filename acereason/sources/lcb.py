@@ -18,7 +18,8 @@ from typing import Any
 
 from acereason.schema import DataError, TestCase
 from acereason.sources.code_common import fn_name_from_starter, parse_json_field
-from acereason.sources.common import file_tag, iter_rows, keep_extra, make_problem, need
+from acereason.sources.common import iter_rows, keep_extra, make_problem, need
+from acereason.sources.naming import file_tag
 from acereason.sources.registry import register_reader
 
 
@@ -79,9 +80,9 @@ def _is_deepcoder_lcb(first: Any) -> bool:
 @register_reader("lcb_deepcoder",
                  "DeepCoder LiveCodeBench JSON: [{problem, starter_code, tests:[{input,output,testtype}]}]",
                  detect=lambda p, first: _is_deepcoder_lcb(first), priority=20)
-def read_lcb_deepcoder(path: Path) -> Iterator[Any]:
+def read_lcb_deepcoder(path: Path, tag: str | None = None) -> Iterator[Any]:
     """DeepCoder's LiveCodeBench files (public tests only); ``fn_name`` comes from ``starter_code``."""
-    tag = file_tag(path)
+    tag = tag or file_tag(path)
     for loc, row in iter_rows(path):
         prompt = need(row, "problem", path, loc)
         tests = lcb_tests(parse_json_field(row.get("tests"), path, loc, "tests"), path, loc, "tests")
@@ -98,8 +99,9 @@ def read_lcb_deepcoder(path: Path) -> Iterator[Any]:
                  "private_test_cases (base64+zlib+pickle), metadata.func_name",
                  detect=lambda p, first: isinstance(first, dict) and "question_content" in first
                  and "public_test_cases" in first, priority=10)
-def read_lcb_raw(path: Path) -> Iterator[Any]:
-    """Raw LiveCodeBench rows: public plus decoded private tests, contest date and platform in meta."""
+def read_lcb_raw(path: Path, tag: str | None = None) -> Iterator[Any]:
+    """Raw LiveCodeBench rows: public plus decoded private tests, contest date and platform in meta.
+    Ids are the source's own; ``tag`` is not used."""
     for loc, row in iter_rows(path):
         prompt = need(row, "question_content", path, loc)
         public = parse_json_field(row.get("public_test_cases") or "[]", path, loc, "public_test_cases")

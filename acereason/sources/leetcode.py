@@ -18,7 +18,8 @@ from typing import Any
 
 from acereason.schema import DataError, TestCase
 from acereason.sources.code_common import fn_name_from_starter, parse_json_field, split_check_call
-from acereason.sources.common import file_tag, iter_rows, keep_extra, make_problem, need
+from acereason.sources.common import iter_rows, keep_extra, make_problem, need
+from acereason.sources.naming import file_tag
 from acereason.sources.registry import register_reader
 
 _INSTRUCTION_PREFIX = "Please solve the programming task below using a self-contained code snippet in a " \
@@ -53,9 +54,9 @@ def _check_detect(first: Any) -> bool:
 @register_reader("leetcode_check",
                  "DeepCoder LeetCode JSON: [{problem, solutions, tests: {functional: 'def check(candidate)..'}}]",
                  detect=lambda p, first: _check_detect(first), priority=22)
-def read_leetcode_check(path: Path) -> Iterator[Any]:
+def read_leetcode_check(path: Path, tag: str | None = None) -> Iterator[Any]:
     """LeetCodeDataset problems in DeepCoder's layout; the reference solution is kept in meta."""
-    tag = file_tag(path)
+    tag = tag or file_tag(path)
     for loc, row in iter_rows(path):
         text = need(row, "problem", path, loc)
         tests = parse_json_field(need(row, "tests", path, loc, (str, dict)), path, loc, "tests")
@@ -93,9 +94,9 @@ def assert_script_to_check(test: str) -> tuple[str, str | None]:
                  "PRIME / DeepSeek-Coder LeetCode contest JSONL: {task_id, prompt, test: asserts on my_solution}",
                  detect=lambda p, first: isinstance(first, dict) and "task_id" in first
                  and isinstance(first.get("test"), str) and "my_solution" in first["test"], priority=15)
-def read_prime_leetcode(path: Path) -> Iterator[Any]:
+def read_prime_leetcode(path: Path, tag: str | None = None) -> Iterator[Any]:
     """LeetCode weekly/biweekly contest problems (2023-07..2024-01) with assert-style tests."""
-    tag = file_tag(path)
+    tag = tag or file_tag(path)
     for loc, row in iter_rows(path):
         test = need(row, "test", path, loc)
         src, name = assert_script_to_check(test)
@@ -119,8 +120,9 @@ def read_prime_leetcode(path: Path) -> Iterator[Any]:
                  "prompt (prelude), input_output, estimated_date}",
                  detect=lambda p, first: isinstance(first, dict) and "entry_point" in first
                  and "problem_description" in first, priority=16)
-def read_leetcodedataset(path: Path) -> Iterator[Any]:
-    """LeetCodeDataset v0.3: ``check(candidate)`` tests, the reference ``completion`` and date in meta."""
+def read_leetcodedataset(path: Path, tag: str | None = None) -> Iterator[Any]:
+    """LeetCodeDataset v0.3: ``check(candidate)`` tests, the reference ``completion`` and date in meta.
+    Ids are the source's own; ``tag`` is not used."""
     for loc, row in iter_rows(path):
         test = need(row, "test", path, loc)
         entry = need(row, "entry_point", path, loc)

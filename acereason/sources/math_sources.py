@@ -7,56 +7,53 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from acereason.schema import DataError
+from acereason.schema import DataError, json_type
 from acereason.sources.common import (
-    clean_answer,
-    file_tag,
+    answer_text,
     iter_rows,
     keep_extra,
     last_boxed,
     make_problem,
+    need,
     repair_escapes,
 )
+from acereason.sources.naming import file_tag
 from acereason.sources.registry import register_reader
 
 _PROMPT_KEYS = ("problem", "question", "Problem", "Question")
 
 
-def math_row(path: Path, loc: int, row: Any, boxed_fallback: bool) -> Any:
+def math_row(path: Path, loc: int, row: Any, boxed_fallback: bool, tag: str | None = None) -> Any:
     """Convert one math record to a Problem.
 
-    The id is ``<file tag>-<row index>``: native ids are kept in ``meta`` but are not unique in every
-    source (AMC files restart them per contest). A row with no gold answer anywhere keeps
-    ``answer = null`` and ``meta.answer_from = "none"`` so counts match the source; curation drops it.
+    The id is ``<tag>-<row index>`` (``tag``: the file's, see :func:`file_tag`): native ids are kept in
+    ``meta`` but are not unique in every source (AMC files restart them per contest). A row with no gold
+    answer anywhere keeps ``answer = null`` and ``meta.answer_from = "none"`` so counts match the source;
+    curation drops it.
     """
     if not isinstance(row, dict):
-        raise DataError(path, loc, f"expected a JSON object, got {type(row).__name__}")
-    prompt_key = next((k for k in _PROMPT_KEYS if isinstance(row.get(k), str)), None)
+        raise DataError(path, loc, f"expected a JSON object, got {json_type(row)}")
+    present = [k for k in _PROMPT_KEYS if row.get(k) is not None]
+    prompt_key = next((k for k in present if isinstance(row[k], str)), None)
     if prompt_key is None:
+        if present:  # there is a statement, of the wrong type: say so rather than "missing"
+            need(row, present[0], path, loc)
         raise DataError(path, loc, "missing (no 'problem' or 'question' text)", field="problem")
     used = {prompt_key, "answer", "difficulty", "source"}
     # Several layouts repeat the statement under a second name (Qwen2.5-Math: problem + question).
     used.update(k for k in _PROMPT_KEYS if row.get(k) == row[prompt_key])
-    answer_raw = row.get("answer")
-    if answer_raw in (None, "", []):
-        solution = row.get("solution")
-        answer = last_boxed(repair_escapes(solution)) if boxed_fallback and isinstance(solution, str) else None
-        answer_from = "solution_boxed" if answer else "none"
+    answer = answer_text(row.get("answer"), path, loc)
+    answer_from = "answer" if answer else "none"
+    if answer is None and boxed_fallback and isinstance(row.get("solution"), str):
+        answer = last_boxed(repair_escapes(row["solution"])) or None
         if answer:
+            answer_from = "solution_boxed"
             used.add("solution")
-        else:
-            answer = None
-    else:
-        if not isinstance(answer_raw, str | int | float | list):
-            raise DataError(path, loc, f"expected text or number, got {type(answer_raw).__name__}",
-                            field="answer")
-        answer = clean_answer(answer_raw) or None
-        answer_from = "answer" if answer else "none"
     meta = keep_extra(row, used)
     meta["answer_from"] = answer_from
     if row.get("difficulty") is not None:
         meta["source_difficulty"] = row["difficulty"]
-    tag = file_tag(path)
+    tag = tag or file_tag(path)
     source = row.get("source") if isinstance(row.get("source"), str) and row.get("source") else tag
     return make_problem(
         path, loc,
@@ -69,13 +66,15 @@ def math_row(path: Path, loc: int, row: Any, boxed_fallback: bool) -> Any:
     )
 
 
-def _read(path: Path, boxed_fallback: bool) -> Iterator[Any]:
+def _read(path: Path, boxed_fallback: bool, tag: str | None) -> Iterator[Any]:
+    tag = tag or file_tag(path)
     for loc, row in iter_rows(path):
-        yield math_row(path, loc, row, boxed_fallback)
+        yield math_row(path, loc, row, boxed_fallback, tag)
 
 
 def _has_prompt(first: Any) -> bool:
-    return isinstance(first, dict) and any(isinstance(first.get(k), str) for k in _PROMPT_KEYS)
+    # keys, not values: one null or mistyped field is a record error to report, not an unknown format
+    return isinstance(first, dict) and any(k in first for k in _PROMPT_KEYS)
 
 
 def _is_json_array(path: Path) -> bool:
@@ -91,23 +90,22 @@ def _is_json_array(path: Path) -> bool:
     detect=lambda p, first: _is_json_array(p) and _has_prompt(first) and "answer" in first,
     priority=40,
 )
-def read_deepscaler(path: Path) -> Iterator[Any]:
+def read_deepscaler(path: Path, tag: str | None = None) -> Iterator[Any]:
     """DeepScaleR's JSON arrays (``deepscaler/data/{train,test}/*.json``). List answers (Minerva,
     OlympiadBench) are unwrapped; float-like answers ``"142.0"`` become ``"142"``."""
-    return _read(path, boxed_fallback=False)
+    return _read(path, False, tag)
 
 
 @register_reader(
     "math_jsonl",
     "MATH-500 / AIME / AMC JSONL: {problem|question, answer, solution?, id?}",
-    detect=lambda p, first: not _is_json_array(p) and _has_prompt(first) and "answer" in first
-    and first.get("answer") not in (None, ""),
+    detect=lambda p, first: not _is_json_array(p) and _has_prompt(first) and "answer" in first,
     priority=45,
 )
-def read_math_jsonl(path: Path) -> Iterator[Any]:
+def read_math_jsonl(path: Path, tag: str | None = None) -> Iterator[Any]:
     """Evaluation JSONL in the Qwen2.5-Math / simpleRL / PRIME layouts. Float answers (``27.0``)
     become ``27``; control characters from a mis-escaped ``\\frac`` are repaired."""
-    return _read(path, boxed_fallback=False)
+    return _read(path, False, tag)
 
 
 @register_reader(
@@ -118,7 +116,7 @@ def read_math_jsonl(path: Path) -> Iterator[Any]:
         "messages" in first or ("solution" in first and ("source" in first or "answer" not in first))),
     priority=44,
 )
-def read_numina(path: Path) -> Iterator[Any]:
+def read_numina(path: Path, tag: str | None = None) -> Iterator[Any]:
     """NuminaMath-CoT / 1.5 and AceReason-Math rows. When there is no answer field the gold answer is
     the last ``\\boxed{}`` of the reference solution; rows with neither keep a null answer."""
-    return _read(path, boxed_fallback=True)
+    return _read(path, True, tag)

@@ -17,8 +17,9 @@ from typing import Any
 
 from acereason.schema import DataError
 from acereason.sources.code_common import fn_name_from_starter, parse_json_field
-from acereason.sources.common import clean_answer, file_tag, iter_rows, make_problem, need, repair_escapes
+from acereason.sources.common import answer_text, iter_rows, make_problem, need, repair_escapes
 from acereason.sources.lcb import lcb_tests
+from acereason.sources.naming import file_tag
 from acereason.sources.registry import register_reader
 
 _MATH_SUFFIXES = (
@@ -78,9 +79,9 @@ def _is_verl(first: Any) -> bool:
 @register_reader("verl", "veRL RL parquet: data_source, prompt [{role, content}], ability, "
                  "reward_model {style, ground_truth}, extra_info",
                  detect=lambda p, first: _is_verl(first), priority=8)
-def read_verl(path: Path) -> Iterator[Any]:
+def read_verl(path: Path, tag: str | None = None) -> Iterator[Any]:
     """veRL parquet rows (math: ground truth answer; code: ground truth JSON with tests)."""
-    tag = file_tag(path)
+    tag = tag or file_tag(path)
     for loc, row in iter_rows(path):
         rm = need(row, "reward_model", path, loc, dict)
         gt = rm.get("ground_truth")
@@ -120,5 +121,5 @@ def read_verl(path: Path) -> Iterator[Any]:
             meta["instruction"] = instruction
         yield make_problem(path, loc, id=extra.get("problem_id") or f"{tag}-{index}", domain="math",
                            prompt=repair_escapes(prompt),
-                           answer=clean_answer(gt) or None, source=source,
+                           answer=answer_text(gt, path, loc, "reward_model.ground_truth"), source=source,
                            meta=json.loads(json.dumps(meta, default=str)))

@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from acereason.cli_util import err_console, fail
+from acereason.cli_util import check_not_input, err_console, one_line_errors
+from acereason.progress import Tracker
 from acereason.schema import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIME_LIMIT_S,
     DataError,
     TestCase,
     iter_jsonl,
+    json_type,
     parse_record,
     write_records,
 )
@@ -33,13 +34,26 @@ from .judge import judge
 from .pool import JudgePool, cores
 
 _ALLOWED = {"id", "response", "code", "tests", "fn_name", "time_limit_s", "memory_mb"}
+PROGRESS_BATCH = 100  # programs per plain progress line when stderr is not a terminal
+
+
+def _test_cases(tests: list[Any], inp: Path, lineno: int) -> list[TestCase]:
+    """Validate each test, naming it as ``tests.<i>.<field>`` in the error."""
+    cases = []
+    for i, t in enumerate(tests):
+        try:
+            cases.append(parse_record(t, TestCase, inp, lineno))
+        except DataError as err:
+            field = f"tests.{i}" + (f".{err.field}" if err.field else "")
+            raise DataError(inp, lineno, err.message, field=field) from None
+    return cases
 
 
 def _read_items(inp: Path, time_limit_s: float | None, memory_mb: int | None) -> list[dict[str, Any]]:
     items = []
     for lineno, obj in iter_jsonl(inp):
         if not isinstance(obj, dict):
-            raise DataError(inp, lineno, f"expected a JSON object, got {type(obj).__name__}")
+            raise DataError(inp, lineno, f"expected a JSON object, got {json_type(obj)}")
         extra = sorted(set(obj) - _ALLOWED)
         if extra:
             raise DataError(inp, lineno, "unexpected field", field=extra[0])
@@ -47,20 +61,20 @@ def _read_items(inp: Path, time_limit_s: float | None, memory_mb: int | None) ->
         if rid is None:
             raise DataError(inp, lineno, "missing", field="id")
         if isinstance(rid, bool) or not isinstance(rid, (str, int)):
-            raise DataError(inp, lineno, f"expected a string, got {type(rid).__name__}", field="id")
+            raise DataError(inp, lineno, f"expected a string, got {json_type(rid)}", field="id")
         has_resp, has_code = "response" in obj, "code" in obj
         if has_resp == has_code:
             raise DataError(inp, lineno, "give exactly one of 'response' or 'code'")
         key = "response" if has_resp else "code"
         if not isinstance(obj[key], str):
-            raise DataError(inp, lineno, f"expected a string, got {type(obj[key]).__name__}", field=key)
+            raise DataError(inp, lineno, f"expected a string, got {json_type(obj[key])}", field=key)
         tests = obj.get("tests")
         if not isinstance(tests, list) or not tests:
             raise DataError(inp, lineno, "expected a non-empty list of tests", field="tests")
-        cases = [parse_record(t, TestCase, inp, lineno) for t in tests]
+        cases = _test_cases(tests, inp, lineno)
         fn_name = obj.get("fn_name")
         if fn_name is not None and not isinstance(fn_name, str):
-            raise DataError(inp, lineno, f"expected a string, got {type(fn_name).__name__}", field="fn_name")
+            raise DataError(inp, lineno, f"expected a string, got {json_type(fn_name)}", field="fn_name")
         if fn_name is None and any(t.testtype == "functional" for t in cases):
             raise DataError(inp, lineno, "functional tests need 'fn_name'", field="fn_name")
         tl = obj.get("time_limit_s", time_limit_s or DEFAULT_TIME_LIMIT_S)
@@ -75,6 +89,7 @@ def _read_items(inp: Path, time_limit_s: float | None, memory_mb: int | None) ->
     return items
 
 
+@one_line_errors
 def code_command(
     inp: Path = typer.Argument(..., help="JSONL with {id, response|code, tests, fn_name?, time_limit_s?, "
                                "memory_mb?} per line (.jsonl or .jsonl.gz)."),
@@ -88,11 +103,12 @@ def code_command(
     all_tests: bool = typer.Option(False, "--all-tests", help="Run every test (partial-credit counts) "
                                    "instead of stopping at the first failure."),
 ) -> None:
-    """Judge programs in the sandbox: stdin/stdout, functional and check(candidate) tests."""
-    try:
-        items = _read_items(inp, time_limit_s, memory_mb)
-    except DataError as exc:
-        raise fail(exc) from None
+    """Judge programs in the sandbox: stdin/stdout, functional and check(candidate) tests.
+
+    Progress: a bar on a terminal, else one stderr line per 100 programs judged.
+    """
+    check_not_input(out, [inp])
+    items = _read_items(inp, time_limit_s, memory_mb)
     statuses: Counter[str] = Counter()
     n_workers = workers if workers > 0 else cores()
     with JudgePool(n_workers) as pool:
@@ -104,15 +120,13 @@ def code_command(
                     "tests_total": v.tests_total, "wall_s": v.wall_s}
 
         def rows():
-            with Progress(TextColumn("verify code"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          console=err_console, transient=False) as progress, \
+            with Tracker("verify code", total=len(items), every=PROGRESS_BATCH, unit="programs") as progress, \
                     ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="judge") as ex:
-                task = progress.add_task("verify", total=len(items))
                 futures = [ex.submit(one, it) for it in items]
                 for fut in futures:  # input order; the pool keeps every worker busy meanwhile
                     row = fut.result()
                     statuses[row["status"]] += 1
-                    progress.advance(task)
+                    progress.update(advance=1, info=f"{statuses.get('accepted', 0)} accepted")
                     yield row
 
         n = write_records(out, rows())
