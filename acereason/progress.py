@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
@@ -37,7 +38,8 @@ class Tracker:
         self._bar: Progress | None = None
         if enabled and self.tty:
             self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), transient=False)
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), transient=False,
+                                 console=Console(file=self.stream))
             self._task = self._bar.add_task(description, total=total, info="")
 
     def __enter__(self) -> Tracker:
@@ -45,11 +47,11 @@ class Tracker:
             self._bar.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
         if self._bar is not None:
             self._bar.stop()
-        elif self.enabled and self.completed != self._logged:
-            self._line()
+        elif self.enabled and exc_type is None and self.completed != self._logged:
+            self._line()  # the final count; not on failure, where it would read as finished work
 
     def set_total(self, total: int | None) -> None:
         self.total = total

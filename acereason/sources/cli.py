@@ -77,11 +77,7 @@ def convert(
                 progress.update(advance=1)
                 yield p
 
-        try:
-            n = write_records(out, tick(), Problem)
-        except BaseException:
-            progress.enabled = False  # no closing count: a failed run ends with its one error line
-            raise
+        n = write_records(out, tick(), Problem)
     for path in inputs:
         err_console.print(f"{path}: {per_input[str(path)]} problems", markup=False, highlight=False)
     for reason, count in notes.most_common():
