@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from functools import partial
@@ -22,6 +23,7 @@ from acereason.curate.pipeline import (
     run_steps,
     shard_of,
 )
+from acereason.progress import Tracker
 from acereason.schema import Problem, read_problems, write_records
 
 
@@ -39,7 +41,7 @@ class DropOdd(Filter):
 CALLS: list[str] = []
 
 
-class Tracker:
+class Recorder:
     """A pass-through step that records which problems it saw (to observe reruns)."""
 
     name = "tracker"
@@ -51,7 +53,7 @@ class Tracker:
 
 
 def tracked_steps() -> list:
-    return [DropOdd(), Tracker()]
+    return [DropOdd(), Recorder()]
 
 
 def test_run_steps_counts_per_source_and_reason(tmp_path: Path) -> None:
@@ -106,6 +108,44 @@ def test_changed_input_or_options_invalidate_the_markers(tmp_path: Path) -> None
     assert sorted(CALLS) == ["0", "2", "4", "6"]
 
 
+def test_markers_follow_content_not_mtime_and_the_callers_key(tmp_path: Path) -> None:
+    """An in-place edit that keeps size and mtime still reruns the stage; so does a changed ``key``
+    (what curate passes for benchmark files, the validator model and the code)."""
+    import os
+
+    src = tmp_path / "in.jsonl"
+    write_records(src, [prob(i, f"q {i}") for i in range(6)], Problem)
+    stat = src.stat()
+    CALLS.clear()
+    run_stage("s", tmp_path / "w", [src], read_problems, tracked_steps, key={"bench": "a"})
+    assert sorted(CALLS) == ["0", "2", "4"]
+    src.write_text(src.read_text().replace('"q 4"', '"q 8"'))  # same size
+    os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime
+    CALLS.clear()
+    files, _ = run_stage("s", tmp_path / "w", [src], read_problems, tracked_steps, key={"bench": "a"})
+    assert sorted(CALLS) == ["0", "2", "4"] and "q 8" in files[0].read_text()
+    CALLS.clear()
+    run_stage("s", tmp_path / "w", [src], read_problems, tracked_steps, key={"bench": "a"})
+    assert CALLS == []
+    run_stage("s", tmp_path / "w", [src], read_problems, tracked_steps, key={"bench": "b"})
+    assert sorted(CALLS) == ["0", "2", "4"]
+
+
+def test_stage_progress_counts_every_record_in_plain_lines(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    write_records(src, [prob(i, f"question {i}") for i in range(25)], Problem)
+    log = io.StringIO()
+    with Tracker("stage s", 25, every=10, stream=log, tty=False) as tracker:
+        run_stage("s1", tmp_path / "w", [src], read_problems, partial(list, [DropOdd()]), n_shards=2, tracker=tracker)
+    lines = log.getvalue().splitlines()  # dropped and kept records both count, one line per 10
+    assert [ln.split()[2] for ln in lines] == ["10/25", "20/25", "25/25"] and lines[-1].endswith("kept 13 of 25")
+    # a rerun counts the finished shards' records at once
+    log = io.StringIO()
+    with Tracker("stage s", 25, every=10, stream=log, tty=False) as tracker:
+        run_stage("s1", tmp_path / "w", [src], read_problems, partial(list, [DropOdd()]), n_shards=2, tracker=tracker)
+    assert tracker.completed == 25
+
+
 def test_failed_shard_leaves_no_marker_and_no_output(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     write_records(src, [prob(i, f"q {i}") for i in range(5)], Problem)
@@ -128,9 +168,13 @@ def test_sharding_across_processes_gives_the_same_result(tmp_path: Path) -> None
     src = tmp_path / "in.jsonl"
     write_records(src, [prob(i, f"question {i}") for i in range(30)], Problem)
     one, _ = run_stage("a", tmp_path / "w", [src], read_problems, partial(list, [DropOdd()]), n_shards=1)
-    many, c = run_stage("b", tmp_path / "w", [src], read_problems, partial(list, [DropOdd()]), n_shards=2, workers=2)
+    log = io.StringIO()
+    with Tracker("b", 30, every=1, stream=log, tty=False) as tracker:  # the workers' progress reaches the parent
+        many, c = run_stage("b", tmp_path / "w", [src], read_problems, partial(list, [DropOdd()]), n_shards=2,
+                            workers=2, tracker=tracker)
     assert sorted(p.id for f in many for p in read_problems(f)) == sorted(p.id for p in read_problems(one[0]))
     assert merge_counts(c)["drops"][0]["count"] == 15
+    assert tracker.completed == 30 and log.getvalue().splitlines()[-1].endswith("kept 15 of 30")
 
 
 def test_exact_dedupe_by_statement_and_url() -> None:

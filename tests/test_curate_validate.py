@@ -138,6 +138,27 @@ def test_length_balance_drops_short_and_downsamples_the_middle() -> None:
     assert kept == sum(rule.decide(mk(i, 3000)) is None for i in range(1000))
 
 
+def test_new_weights_at_the_same_path_are_not_answered_from_the_cache(tmp_path: Path) -> None:
+    """The cache names a local validator by its directory's content, not only by ``hf:PATH``."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"layers": 2}')
+    (model / "model.safetensors").write_bytes(b"weights-1")
+    gen = Scripted({"half": ["\\boxed{0.5}"]})
+    probs = [math_problem("h", "What is half of one?", "\\frac{1}{2}")]
+
+    def run() -> list[tuple[int, int]]:
+        gen.calls.clear()
+        step = ModelValidation(ValidatorConfig(spec=f"hf:{model}", samples=2), tmp_path / "cache", generator=gen)
+        assert [p.id for p in step(iter(probs), PipelineContext())] == ["h"]
+        return list(gen.calls)
+
+    assert run() == [(1, 2)]
+    assert run() == []  # same model: every sample from the cache
+    (model / "model.safetensors").write_bytes(b"weights-2")  # retrained in place
+    assert run() == [(1, 2)]
+
+
 def test_hf_validator_spec_builds_a_local_generator_and_caches(tmp_path: Path) -> None:
     import torch
 

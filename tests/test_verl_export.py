@@ -18,7 +18,7 @@ from acereason.integrations.verl import problem_from_row
 from acereason.integrations.verl_export import VERL_SCHEMA
 from acereason.integrations.verl_filter import filter_run
 from acereason.rl.prompts import build_messages
-from acereason.schema import read_problems, write_records
+from acereason.schema import Verdict, read_problems, write_records
 from acereason.sources import read_source
 
 from .conftest import SHARED_DATA
@@ -67,27 +67,28 @@ def _overrides(path: Path) -> dict[str, str]:
 
 def test_layout_and_launch_order(exported: tuple[Path, Path]) -> None:
     _, out = exported
-    names = ["01-math-8k", "02-math-16k", "03-math-24k", "04-code-24k", "05-code-32k", "06-math-32k"]
+    names = ["00-math-8k", "01-math-16k", "02-math-24k", "03-code-24k", "04-code-32k", "05-math-32k"]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == names
-    for n in names:
+    for k, n in enumerate(names):  # numbered from 00, as the native trainer's RUN/stages/NN-<stage>
         assert (out / n / "train.parquet").exists() and (out / n / "overrides.txt").exists()
+        assert json.loads((out / n / "stage.json").read_text())["index"] == k
     script = (out / "launch.sh").read_text()
     assert subprocess.run(["bash", "-n", str(out / "launch.sh")]).returncode == 0
     order = [script.index(f"run_one {n}") for n in
-             ["01-math-8k", "02-math-16k", "03-math-24k", "04-code-24k", "05-code-32k-epoch1", "05-code-32k-epoch2",
-              "05-code-32k-epoch3", "06-math-32k"]]
+             ["00-math-8k", "01-math-16k", "02-math-24k", "03-code-24k", "04-code-32k-epoch1", "04-code-32k-epoch2",
+              "04-code-32k-epoch3", "05-math-32k"]]
     assert order == sorted(order)
     assert "python -m verl.trainer.main_ppo" in script.replace('"$PYTHON"', "python")
     assert "verl.model_merger merge --backend fsdp" in script
     # each run starts from the previous run's merged model
-    o2, o5e2 = _overrides(out / "02-math-16k" / "overrides.txt"), _overrides(out / "05-code-32k/epoch-2/overrides.txt")
-    assert o2["actor_rollout_ref.model.path"] == str(out / "01-math-8k" / "hf")
-    assert o5e2["actor_rollout_ref.model.path"] == str(out / "05-code-32k" / "hf")
+    o2, o5e2 = _overrides(out / "01-math-16k" / "overrides.txt"), _overrides(out / "04-code-32k/epoch-2/overrides.txt")
+    assert o2["actor_rollout_ref.model.path"] == str(out / "00-math-8k" / "hf")
+    assert o5e2["actor_rollout_ref.model.path"] == str(out / "04-code-32k" / "hf")
 
 
 def test_overrides_express_the_recipe(exported: tuple[Path, Path]) -> None:
     _, out = exported
-    o = _overrides(out / "01-math-8k" / "overrides.txt")
+    o = _overrides(out / "00-math-8k" / "overrides.txt")
     expect = {
         "algorithm.adv_estimator": "grpo", "algorithm.use_kl_in_reward": "false",
         "actor_rollout_ref.actor.use_kl_loss": "false", "actor_rollout_ref.actor.entropy_coeff": "0",
@@ -97,28 +98,28 @@ def test_overrides_express_the_recipe(exported: tuple[Path, Path]) -> None:
         "actor_rollout_ref.rollout.temperature": "1.0", "actor_rollout_ref.actor.optim.lr": "1e-06",
         "actor_rollout_ref.actor.optim.weight_decay": "0.0", "trainer.total_epochs": "1",
         "reward.custom_reward_function.name": "compute_score", "trainer.project_name": "acereason-7b",
-        "trainer.experiment_name": "01-math-8k", "trainer.val_before_train": "false",
-        "data.train_files": f"[{out / '01-math-8k' / 'train.parquet'}]",
-        "trainer.default_local_dir": str(out / "01-math-8k" / "checkpoints"),
+        "trainer.experiment_name": "00-math-8k", "trainer.val_before_train": "false",
+        "data.train_files": f"[{out / '00-math-8k' / 'train.parquet'}]",
+        "trainer.default_local_dir": str(out / "00-math-8k" / "checkpoints"),
     }
     assert {k: o.get(k) for k in expect} == expect
     assert o["reward.custom_reward_function.path"] == "'pkg://acereason.integrations.verl'"  # Hydra-quoted
-    code = _overrides(out / "04-code-24k" / "overrides.txt")
+    code = _overrides(out / "03-code-24k" / "overrides.txt")
     assert (code["actor_rollout_ref.actor.optim.lr"], code["actor_rollout_ref.rollout.temperature"],
             code["data.max_response_length"]) == ("5e-06", "0.6", "24576")
-    e3 = _overrides(out / "05-code-32k" / "epoch-3" / "overrides.txt")
+    e3 = _overrides(out / "04-code-32k" / "epoch-3" / "overrides.txt")
     assert (e3["actor_rollout_ref.rollout.n"], e3["actor_rollout_ref.rollout.temperature"],
             e3["trainer.total_epochs"]) == ("16", "1.0", "1")
-    assert _overrides(out / "02-math-16k" / "overrides.txt")["actor_rollout_ref.rollout.n"] == "16"
-    stage = json.loads((out / "01-math-8k" / "stage.json").read_text())
+    assert _overrides(out / "01-math-16k" / "overrides.txt")["actor_rollout_ref.rollout.n"] == "16"
+    stage = json.loads((out / "00-math-8k" / "stage.json").read_text())
     assert any("overlong_filtering" in n for n in stage["not_expressed_in_verl"])
-    f = json.loads((out / "03-math-24k" / "stage.json").read_text())["runs"][0]["filter"]
+    f = json.loads((out / "02-math-24k" / "stage.json").read_text())["runs"][0]["filter"]
     assert (f["samples"], f["max_pass_rate"]) == (16, 0.375)
 
 
 def test_parquet_matches_verl_schema(exported: tuple[Path, Path]) -> None:
     _, out = exported
-    ours = pq.read_schema(out / "04-code-24k" / "train.parquet")
+    ours = pq.read_schema(out / "03-code-24k" / "train.parquet")
     assert ours.remove_metadata() == VERL_SCHEMA
     theirs = [pq.read_schema(f) for f in VERL_FILES if f.exists()]
     if not theirs:
@@ -138,11 +139,11 @@ def test_rows_and_reader_round_trip(exported: tuple[Path, Path]) -> None:
 
     recipe = load_recipe(base / "r.yaml")
     t = recipe.train
-    for stage_dir, src in (("01-math-8k", "math_rl.jsonl"), ("04-code-24k", "code_rl.jsonl")):
+    for stage_dir, src in (("00-math-8k", "math_rl.jsonl"), ("03-code-24k", "code_rl.jsonl")):
         original = list(read_problems(base / "data" / src))
         path = out / stage_dir / "train.parquet"
         rows = pq.read_table(path).to_pylist()
-        if stage_dir == "04-code-24k":  # difficulty_max: 5 drops scores 6 and 7
+        if stage_dir == "03-code-24k":  # difficulty_max: 5 drops scores 6 and 7
             original = [p for p in original if p.meta["difficulty_score"] <= 5]
         assert [r["extra_info"]["problem_id"] for r in rows] == [p.id for p in original]
         for row, p in zip(rows, original, strict=True):
@@ -176,8 +177,8 @@ def test_verl_filter_keeps_low_pass_rate(exported: tuple[Path, Path], tmp_path: 
     import shutil
 
     _, out = exported
-    stage = tmp_path / "03-math-24k"
-    shutil.copytree(out / "03-math-24k", stage)
+    stage = tmp_path / "02-math-24k"
+    shutil.copytree(out / "02-math-24k", stage)
     info = json.loads((stage / "stage.json").read_text())
     for r in info["runs"]:  # the copy's paths
         r["dir"] = str(stage)
@@ -235,12 +236,12 @@ def test_launch_script_runs_stages_in_order_and_resumes(tmp_path: Path) -> None:
     stub.write_text(_STUB)
     stub.chmod(0o755)
     (base / "model" / "config.json").write_text("{}")
-    env = {"PATH": "/usr/bin:/bin", "PYTHON": str(stub), "STUB_LOG": str(log), "STUB_FAIL": "04-code-24k"}
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": str(stub), "STUB_LOG": str(log), "STUB_FAIL": "03-code-24k"}
     first = subprocess.run(["bash", str(out / "launch.sh")], capture_output=True, text=True, env=env, timeout=60)
-    assert first.returncode == 4  # the simulated crash in stage 4 stops the script
+    assert first.returncode == 4  # the simulated crash in stage 03-code-24k stops the script
     done = [ln for ln in log.read_text().splitlines() if "main_ppo" in ln]
-    assert len(done) == 4 and (out / "03-math-24k" / "hf" / "config.json").exists()
-    assert not (out / "04-code-24k" / "hf").exists()
+    assert len(done) == 4 and (out / "02-math-24k" / "hf" / "config.json").exists()
+    assert not (out / "03-code-24k" / "hf").exists()
     log.unlink()
     env.pop("STUB_FAIL")
     second = subprocess.run(["bash", str(out / "launch.sh")], capture_output=True, text=True, env=env, timeout=60)
@@ -249,13 +250,126 @@ def test_launch_script_runs_stages_in_order_and_resumes(tmp_path: Path) -> None:
     trained = [next(a.split("=", 1)[1] for a in c.split() if a.startswith("trainer.experiment_name="))
                for c in calls if "main_ppo" in c]
     # finished stages are skipped; the rest run in order, filters right before their runs
-    assert trained == ["04-code-24k", "05-code-32k-epoch1", "05-code-32k-epoch2", "05-code-32k-epoch3",
-                       "06-math-32k"]
+    assert trained == ["03-code-24k", "04-code-32k-epoch1", "04-code-32k-epoch2", "04-code-32k-epoch3",
+                       "05-math-32k"]
     kinds = [c.split()[1] for c in calls]
     assert kinds == ["verl.trainer.main_ppo", "verl.model_merger"] * 2 + [
         "acereason", "verl.trainer.main_ppo", "verl.model_merger"] * 3
     merge = next(c for c in calls if "model_merger" in c)
-    run = out / "04-code-24k"
+    run = out / "03-code-24k"
     assert f"--local_dir {run}/checkpoints/global_step_7/actor --target_dir {run}/hf.tmp" in merge
-    assert (out / "06-math-32k" / "hf" / "config.json").exists()
-    assert "final model: " + str(out / "06-math-32k") in second.stdout
+    assert (out / "05-math-32k" / "hf" / "config.json").exists()
+    assert "final model: " + str(out / "05-math-32k") in second.stdout
+
+
+# --- one recipe stage, exported in-process: reward_fn, --override, --model-path, permissions ------------------
+
+def _one_stage(base: Path, model: str = "model", **train: object) -> Path:
+    """The 7B recipe's first stage over 6 generated math problems, with ``train`` fields set; its path.
+    ``model.path`` is ``model`` (created when it is the default)."""
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "model").mkdir(exist_ok=True)
+    rng = random.Random(5)
+    write_records(base / "math.jsonl", [math_task(rng).problem.model_copy(update={"id": f"m{i}"}) for i in range(6)])
+    raw = yaml.safe_load((ROOT / "configs" / "acereason-7b.yaml").read_text())
+    raw["stages"] = raw["stages"][:1]
+    raw["stages"][0]["data"] = ["math.jsonl"]
+    raw["model"]["path"] = model
+    raw["train"].update(train)
+    (base / "r.yaml").write_text(yaml.safe_dump(raw))
+    return base / "r.yaml"
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from acereason.cli import app
+
+    return CliRunner().invoke(app, ["export", "verl", *args])
+
+
+SEEN: list = []
+
+
+def says_yes(problems, responses):
+    """A custom batch reward (``train.reward_fn``): correct when the response contains "yes"."""
+    SEEN.extend(problems)
+    return [Verdict(correct="yes" in r, reason="custom") for r in responses]
+
+
+def test_custom_reward_fn_is_exported_as_a_working_veRL_reward(tmp_path: Path) -> None:
+    import importlib.util
+
+    recipe = _one_stage(tmp_path, reward_fn="tests.test_verl_export:says_yes")
+    out = tmp_path / "x"
+    res = _cli(str(recipe), "--out", str(out))
+    assert res.exit_code == 0, res.output
+    o = _overrides(next(out.glob("*-math-8k")) / "overrides.txt")
+    adapter = out / "reward_fn.py"
+    assert o["reward.custom_reward_function.path"] == str(adapter)
+    assert o["reward.custom_reward_function.name"] == "compute_score"
+    stage = json.loads((next(out.glob("*-math-8k")) / "stage.json").read_text())
+    assert stage["reward"] == {"path": str(adapter), "reward_fn": "tests.test_verl_export:says_yes"}
+    # load it as veRL does (by file path, under its own module name) and score a parquet row
+    spec = importlib.util.spec_from_file_location("custom_module", adapter)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    row = pq.read_table(next(out.glob("*-math-8k")) / "train.parquet").to_pylist()[0]
+    args = (row["data_source"], row["reward_model"]["ground_truth"], row["extra_info"])
+    SEEN.clear()
+    assert mod.compute_score(args[0], "</think> yes", *args[1:])["score"] == 1.0
+    assert mod.compute_score(args[0], "</think> no", *args[1:])["score"] == 0.0
+    assert SEEN[0] == problem_from_row(row)  # the function saw the row's full problem
+
+
+def test_bad_reward_fn_or_reward_path_with_it_exits_2(tmp_path: Path) -> None:
+    res = _cli(str(_one_stage(tmp_path / "a", reward_fn="no_such_module_xyz:f")), "--out", str(tmp_path / "x"))
+    assert res.exit_code == 2 and "train.reward_fn" in res.output and "Traceback" not in res.output
+    res = _cli(str(_one_stage(tmp_path / "b", reward_fn="tests.test_verl_export:says_yes")), "--out",
+               str(tmp_path / "y"), "--reward-path", "/r/verl.py")
+    assert res.exit_code == 2 and "--reward-path" in res.output
+
+
+def test_override_without_equals_exits_2_naming_the_option(tmp_path: Path) -> None:
+    out = tmp_path / "x"
+    res = _cli(str(_one_stage(tmp_path)), "--out", str(out), "--override", "bogus")
+    assert res.exit_code == 2 and "--override" in res.output and "bogus" in res.output
+    assert not out.exists()  # refused before anything is written
+    ok = _cli(str(_one_stage(tmp_path)), "--out", str(out), "--override", "a.b = 3")
+    assert ok.exit_code == 0 and (next(out.glob("*-math-8k")) / "overrides.txt").read_text().splitlines()[-1] == "a.b=3"
+
+
+def test_model_path_does_not_need_the_recipes_local_model(tmp_path: Path) -> None:
+    recipe = _one_stage(tmp_path, model="no-such-model")  # model.path does not exist on this machine
+    assert _cli(str(recipe), "--out", str(tmp_path / "x")).exit_code == 2  # without --model-path it must
+    res = _cli(str(recipe), "--out", str(tmp_path / "x"), "--model-path", "/cluster/models/r1-7b")
+    assert res.exit_code == 0, res.output
+    o = _overrides(next((tmp_path / "x").glob("*-math-8k")) / "overrides.txt")
+    assert o["actor_rollout_ref.model.path"] == "/cluster/models/r1-7b"
+    (tmp_path / "math.jsonl").unlink()  # the data files are still checked
+    res = _cli(str(recipe), "--out", str(tmp_path / "y"), "--model-path", "/cluster/models/r1-7b")
+    assert res.exit_code == 2 and "stages.0.data.0" in res.output
+
+
+def test_exported_files_honour_the_umask(tmp_path: Path) -> None:
+    """Ray workers and other users on the shared filesystem must be able to read the export."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        assert _cli(str(_one_stage(tmp_path)), "--out", str(tmp_path / "x")).exit_code == 0
+    finally:
+        os.umask(old)
+    stage = next((tmp_path / "x").glob("*-math-8k"))
+    for f in ("train.parquet", "overrides.txt", "stage.json"):
+        assert (stage / f).stat().st_mode & 0o777 == 0o644, f
+    assert (tmp_path / "x" / "launch.sh").stat().st_mode & 0o777 == 0o755
+
+
+def test_verl_filter_on_a_wrong_directory_exits_2_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from acereason.cli import app
+
+    res = CliRunner().invoke(app, ["export", "verl-filter", str(tmp_path), "--model", "m", "--backend", "hf"])
+    assert res.exit_code == 2 and "stage.json" in res.output and "Traceback" not in res.output

@@ -108,7 +108,7 @@ def test_every_run_composes_and_validates(setup: tuple[str, Path, Path]) -> None
 def test_bad_overrides_are_rejected(setup: tuple[str, Path, Path], tmp_path: Path) -> None:
     """Controls: the check does fail on an unknown key and on a value veRL's dataclasses reject."""
     py, out, stand_in = setup
-    good = (out / "01-math-8k" / "overrides.txt").read_text()
+    good = (out / "00-math-8k" / "overrides.txt").read_text()
     unknown, invalid = tmp_path / "unknown.txt", tmp_path / "invalid.txt"
     unknown.write_text(good + "actor_rollout_ref.actor.no_such_knob=1\n")
     invalid.write_text(good.replace("loss_agg_mode=token-mean", "loss_agg_mode=bogus-mean"))

@@ -130,3 +130,19 @@ def test_loads_by_file_path_and_imports_no_torch() -> None:
     res = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
                          cwd="/")
     assert res.returncode == 0, res.stderr
+
+
+def returns_a_float(problems, responses):
+    """A reward function with the wrong return type (floats instead of Verdicts)."""
+    return [1.0 for _ in responses]
+
+
+def test_custom_compute_score_scores_bad_rows_zero_and_rejects_a_wrong_return_type() -> None:
+    from acereason.integrations.verl import custom_compute_score
+
+    res = custom_compute_score("tests.test_verl_score:returns_a_float", "x", "</think>```python\nprint(1)\n```",
+                               json.dumps({"tests": "[]"}), {"domain": "code"})
+    assert res["score"] == 0.0  # the row has no tests: bad_row, the function is never called
+    with pytest.raises(TypeError, match="one Verdict per response"):
+        custom_compute_score("tests.test_verl_score:returns_a_float", "x", "</think>\\boxed{1}", "1",
+                             {"domain": "math", "question": "1?"})

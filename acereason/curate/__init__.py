@@ -2,9 +2,10 @@
 
 Steps are generator stages (``Iterator[Problem] -> Iterator[Problem]``, :mod:`.pipeline`); filters return
 keep/drop plus a reason, drops are counted per reason and written to an exclusions file, and finished
-shards leave completion markers. ``acereason curate math|code`` (:mod:`.cli`) runs the whole pipeline:
-normalise -> exclusion rules -> n-gram / date decontamination -> exact + MinHash dedupe -> golden-solution
-test validation (code) -> model validation with a disk cache -> length balancing -> report.
+shards leave completion markers, valid for the content fingerprints of what produced them
+(:mod:`.fingerprint`). ``acereason curate math|code`` (:mod:`.cli`) runs the whole pipeline: normalise ->
+exclusion rules -> n-gram / date decontamination -> exact + MinHash dedupe -> golden-solution test
+validation (code) -> model validation with a disk cache -> length balancing -> report.
 """
 
 from acereason.curate.decontam import NgramIndex, decontaminate

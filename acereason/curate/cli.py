@@ -4,7 +4,9 @@
         --validator openai:http://127.0.0.1:8000/v1#deepseek-r1 --samples 8 --report report.json
 
 Work files (stage shards, exclusions, completion markers, the response cache) live in ``--work-dir``
-(default ``OUT.work/``); rerunning the same command skips finished shards and cached samples.
+(default ``OUT.work/``); rerunning the same command skips finished shards and cached samples, and a
+changed input, benchmark file, option or validator model recomputes the stages it affects. Each stage
+shows its progress on stderr (a bar on a terminal, a plain line per 1,000 problems or per batch otherwise).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Annotated
 
 import typer
 
-from acereason.cli_util import err_console, fail
-from acereason.curate.pipeline import Step, run_stage
-from acereason.schema import DataError, Problem, read_problems, write_records
+from acereason.cli_util import OptionError, check_not_input, check_range, err_console, one_line_errors
+from acereason.curate.pipeline import Reader, Step, StepsFactory, run_stage
+from acereason.progress import Tracker
+from acereason.schema import Problem, read_problems, write_records
 
 app = typer.Typer(help="Curate raw sources into verified, decontaminated RL sets.", no_args_is_help=True)
 
@@ -102,45 +105,102 @@ def validate_steps(spec: str, samples: int, max_tokens: int, cache_dir: str, min
     return [ModelValidation(cfg, cache_dir), LengthBalance(min_tokens, downsample_below, downsample_keep)]
 
 
+def _stage(name: str, work: Path, files: list[Path], reader: Reader, steps: StepsFactory, key: dict,
+           total: int | None, every: int, quiet: bool, shards: int = 1,
+           workers: int = 1) -> tuple[list[Path], dict]:
+    """Run one stage with a progress tracker; return its output files and merged counts."""
+    from acereason.curate.pipeline import merge_counts
+
+    with Tracker(f"curate {name}", total, every=every, unit="problems", enabled=not quiet) as tracker:
+        out, counts = run_stage(name, work, files, reader, steps, n_shards=shards, workers=workers, key=key,
+                                tracker=tracker)
+    return out, merge_counts(counts)
+
+
 def curate(domain: str, inputs: list[Path], out: Path, benchmarks: list[Path], validator: str | None,
            samples: int, report_path: Path | None, work_dir: Path | None, shards: int, workers: int, n: int | None,
            cutoff: str | None, near_threshold: float, require_golden: bool, drop_weak_mutants: bool,
            max_tokens: int, min_tokens: int, downsample_below: int, downsample_keep: float, chunk: int,
            quiet: bool = False) -> dict:
-    """Run the whole pipeline and return the report (also written to ``report_path`` when given)."""
+    """Run the whole pipeline and return the report (also written to ``report_path`` when given).
+
+    Each stage's key holds the content fingerprints of what it depends on beyond its input files and
+    options: the code of the steps, the benchmark files (filter), the validator model (validate).
+    """
+    from acereason.curate import code_tests, validate
     from acereason.curate.decontam import CODE_N, MATH_N
+    from acereason.curate.fingerprint import code_fingerprint, path_fingerprint, validator_identity
     from acereason.curate.report import build_report, print_report, write_report
 
     work = work_dir or out.with_name(out.name + ".work")
     n = n or (MATH_N if domain == "math" else CODE_N)
+    code = code_fingerprint()
     stages: list[tuple[str, dict]] = []
-    files, counts = run_stage("10-filter", work, list(inputs), _read_any,
-                              partial(filter_steps, domain, [str(b) for b in benchmarks], n, cutoff),
-                              n_shards=shards, workers=workers)
-    from acereason.curate.pipeline import merge_counts
+    files, counts = _stage("10-filter", work, list(inputs), _read_any,
+                           partial(filter_steps, domain, [str(b) for b in benchmarks], n, cutoff),
+                           {"code": code, "benchmarks": [[str(b), path_fingerprint(b)] for b in benchmarks]},
+                           None, 1000, quiet, shards, workers)
+    stages.append(("filter", counts))
 
-    stages.append(("filter", merge_counts(counts)))
-    files, counts = run_stage("20-dedupe", work, files, read_problems, partial(dedupe_steps, near_threshold))
-    stages.append(("dedupe", merge_counts(counts)))
+    def kept() -> int:
+        return sum(stages[-1][1]["kept"].values())
+
+    files, counts = _stage("20-dedupe", work, files, read_problems, partial(dedupe_steps, near_threshold),
+                           {"code": code}, kept(), 1000, quiet)
+    stages.append(("dedupe", counts))
     if domain == "code":
-        files, counts = run_stage("30-tests", work, files, read_problems,
-                                  partial(tests_steps, require_golden, drop_weak_mutants), n_shards=shards,
-                                  workers=workers)
-        stages.append(("tests", merge_counts(counts)))
+        files, counts = _stage("30-tests", work, files, read_problems,
+                               partial(tests_steps, require_golden, drop_weak_mutants), {"code": code}, kept(),
+                               code_tests.BATCH, quiet, shards, workers)
+        stages.append(("tests", counts))
     if validator:
-        files, counts = run_stage("40-validate", work, files, read_problems,
-                                  partial(validate_steps, validator, samples, max_tokens, str(work / "cache"),
-                                          min_tokens, downsample_below, downsample_keep, chunk),
-                                  n_shards=shards, workers=workers)
-        stages.append(("validate", merge_counts(counts)))
-    kept = write_records(out, (p for f in files for p in read_problems(f)), Problem)
-    report = build_report(stages, [str(p) for p in inputs], str(out), kept)
+        files, counts = _stage("40-validate", work, files, read_problems,
+                               partial(validate_steps, validator, samples, max_tokens, str(work / "cache"),
+                                       min_tokens, downsample_below, downsample_keep, chunk),
+                               {"code": code, "validator": validator_identity(validator)}, kept(),
+                               validate.BATCH, quiet, shards, workers)
+        stages.append(("validate", counts))
+    n_kept = write_records(out, (p for f in files for p in read_problems(f)), Problem)
+    report = build_report(stages, [str(p) for p in inputs], str(out), n_kept)
     report["work_dir"] = str(work)
     if report_path:
         write_report(report, report_path)
     if not quiet:
         print_report(report, err_console)
     return report
+
+
+def check_options(inputs: list[Path], out: Path, benchmarks: list[Path], report: Path | None, validator: str | None,
+                  samples: int, shards: int, workers: int, n: int | None, cutoff: str | None, near_threshold: float,
+                  max_tokens: int, min_tokens: int, downsample_below: int, downsample_keep: float,
+                  chunk: int) -> None:
+    """Raise :class:`OptionError` naming the first bad option, before any file is read."""
+    check_not_input(out, [*inputs, *benchmarks], "--out")
+    if report is not None:
+        check_not_input(report, [*inputs, *benchmarks, out], "--report")
+    for name, value in (("--samples", samples), ("--shards", shards), ("--workers", workers), ("--n", n),
+                        ("--max-tokens", max_tokens), ("--chunk", chunk)):
+        check_range(name, value, ge=1)
+    check_range("--min-response-tokens", min_tokens, ge=0)
+    check_range("--downsample-below", downsample_below, ge=0)
+    check_range("--near-threshold", near_threshold, gt=0, le=1)
+    check_range("--downsample-keep", downsample_keep, ge=0, le=1)
+    if cutoff:
+        try:
+            date.fromisoformat(cutoff)
+        except ValueError:
+            raise OptionError("--cutoff", f"expected a date YYYY-MM-DD, got {cutoff!r}") from None
+    if validator is not None:
+        check_validator_spec(validator)
+
+
+def check_validator_spec(spec: str) -> None:
+    """Raise :class:`OptionError` unless ``spec`` is ``hf:PATH``, ``vllm:PATH`` or ``openai:URL#MODEL``."""
+    kind, _, rest = spec.partition(":")
+    url, sep, model = rest.partition("#")
+    if (kind in ("hf", "vllm") and rest) or (kind == "openai" and url and sep and model):
+        return
+    raise OptionError("--validator", f"expected hf:PATH, vllm:PATH or openai:URL#MODEL, got {spec!r}")
 
 
 def _command(domain: str):
@@ -169,17 +229,17 @@ def _command(domain: str):
         chunk: Annotated[int, typer.Option(help="Prompts per validator call (cached per call).")] = 8,
     ) -> None:
         if bool(validator) == no_validate:
-            raise fail(ValueError("pass exactly one of --validator SPEC (model validation, the paper's step) and "
-                                   "--no-validate"))
-        try:
-            rep = curate(domain, inputs, out, benchmarks or [], None if no_validate else validator, samples, report,
-                         work_dir, shards, workers, n, cutoff if domain == "code" else None, near_threshold,
-                         require_golden, drop_weak_mutants, max_tokens, min_response_tokens,
-                         downsample_below if min_response_tokens else 0, downsample_keep, chunk)
-        except (DataError, ValueError) as e:
-            raise fail(e) from None
+            raise OptionError("--validator", "pass exactly one of --validator SPEC (model validation, the paper's "
+                                             "step) and --no-validate")
+        cut = cutoff if domain == "code" else None
+        check_options(inputs, out, benchmarks or [], report, validator, samples, shards, workers, n, cut,
+                      near_threshold, max_tokens, min_response_tokens, downsample_below, downsample_keep, chunk)
+        rep = curate(domain, inputs, out, benchmarks or [], None if no_validate else validator, samples, report,
+                     work_dir, shards, workers, n, cut, near_threshold, require_golden, drop_weak_mutants, max_tokens,
+                     min_response_tokens, downsample_below if min_response_tokens else 0, downsample_keep, chunk)
         typer.echo(f"kept {rep['kept']} of {rep['read']} {domain} problems -> {out}")
 
+    command = one_line_errors(command)
     command.__doc__ = f"Curate {domain} sources: rules, decontamination, dedupe, validation; report per rule."
     return command
 
@@ -188,6 +248,7 @@ app.command("math", cls=GreedyListCommand)(_command("math"))
 app.command("code", cls=GreedyListCommand)(_command("code"))
 
 
+@one_line_errors
 def decontaminate_command(
     inp: Annotated[Path, typer.Argument(help="Problems in any supported format.", metavar="IN")],
     benchmarks: Annotated[list[Path], typer.Option("--benchmarks", help="Benchmark files (any format).")],
@@ -200,14 +261,15 @@ def decontaminate_command(
     from acereason.curate.decontam import NgramIndex, decontaminate
     from acereason.sources import read_source
 
-    try:
-        index = NgramIndex.from_files(benchmarks, n)
-        kept, drop = decontaminate(read_source(inp), index)
-        write_records(out, kept, Problem)
-        if dropped is not None:
-            write_records(dropped, drop, Problem)
-    except (DataError, ValueError) as e:
-        raise fail(e) from None
+    check_range("--n", n, ge=1)
+    check_not_input(out, [inp, *benchmarks], "--out")
+    if dropped is not None:
+        check_not_input(dropped, [inp, *benchmarks, out], "--dropped")
+    index = NgramIndex.from_files(benchmarks, n)
+    kept, drop = decontaminate(read_source(inp), index)
+    write_records(out, kept, Problem)
+    if dropped is not None:
+        write_records(dropped, drop, Problem)
     for p in drop[:20]:
         d = p.meta["decontam"]
         err_console.print(json.dumps({"id": p.id, "benchmark": d["benchmark"], "item": d["item"]}), markup=False,

@@ -19,6 +19,8 @@ from typing import Any
 from acereason.curate.pipeline import Drop, PipelineContext, batches
 from acereason.schema import Problem
 
+BATCH = 32
+"""Problems judged per sandbox batch (progress is reported per batch)."""
 _FENCED = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\r?\n(.*?)```", re.DOTALL | re.IGNORECASE)
 _FLIP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
 
@@ -93,7 +95,7 @@ class CodeTestValidation:
     name = "code_tests"
 
     def __init__(self, require_golden: bool = False, n_mutants: int = 3, drop_weak_mutants: bool = False,
-                 batch_size: int = 32, workers: int | None = None) -> None:
+                 batch_size: int = BATCH, workers: int | None = None) -> None:
         self.require_golden = require_golden
         self.n_mutants = n_mutants
         self.drop_weak_mutants = drop_weak_mutants

@@ -83,9 +83,11 @@ class MinHashDedupe:
         from datasketch import MinHash, MinHashLSH
 
         lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
+        # the permutations depend on the seed only: copy an empty MinHash rather than rebuild them per problem
+        empty = MinHash(num_perm=self.num_perm, seed=1)
         source_of: dict[str, str] = {}
         for p in records:
-            mh = MinHash(num_perm=self.num_perm, seed=1)
+            mh = empty.copy()
             mh.update_batch(list(shingles(p.prompt)))
             hits = [h for h in lsh.query(mh) if not (self.across_sources_only and source_of[h] == p.source)]
             if hits:

@@ -11,24 +11,29 @@ problem id (:func:`shard_of`), each shard in its own process when ``workers > 1`
 ``<stage>/shard-KKKKK.jsonl`` (kept), ``.exclusions.jsonl`` (dropped: id, source, step, reason,
 detail) and, last, the completion marker ``.done`` holding its counts; a rerun skips every shard whose
 marker exists, and a shard killed midway leaves no marker and simply runs again (its files are written
-atomically, so no half file is ever mistaken for output).
+atomically, so no half file is ever mistaken for output). Markers are valid only for the stage's key
+(``<stage>/stage.json``): the content fingerprints of its input files, the steps and their options, and
+whatever else the caller names (benchmark files, validator model, code version); a changed key removes them.
+
+Progress: a stage reports each finished record (kept or dropped) to a :class:`~acereason.progress.Tracker`,
+from worker processes through a queue (:mod:`.workers`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Protocol
 
+from acereason.atomic import atomic_path, write_text
+from acereason.curate.fingerprint import path_fingerprint
+from acereason.curate.workers import Progress, run_in_workers, worker_progress
+from acereason.progress import Tracker
 from acereason.schema import Problem, write_records
 
 
@@ -46,9 +51,12 @@ class PipelineContext:
 
     ``drops[(source, step, reason)]``, ``flags[(source, name)]`` (kept but marked, e.g. weak tests),
     ``seen``/``kept`` per source. Dropped records go to ``exclusions`` (a JSONL path) as they happen.
+    ``progress(kept)`` is called once per finished record: ``False`` when dropped here, ``True`` when kept
+    (by :func:`run_steps`).
     """
 
     exclusions: Path | None = None
+    progress: Callable[[bool], None] | None = None
     drops: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     flags: Counter[tuple[str, str]] = field(default_factory=Counter)
     seen: Counter[str] = field(default_factory=Counter)
@@ -58,6 +66,8 @@ class PipelineContext:
     def drop(self, problem: Problem, step: str, drop: Drop) -> None:
         """Count ``problem`` as dropped by ``step`` and append it to the exclusions file."""
         self.drops[(problem.source, step, drop.reason)] += 1
+        if self.progress is not None:
+            self.progress(False)
         if self.exclusions is not None:
             if self._fh is None:
                 self._fh = open(self.exclusions, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
@@ -135,6 +145,8 @@ def run_steps(records: Iterable[Problem], steps: Iterable[Step], ctx: PipelineCo
         stream = step(stream, ctx)
     for p in stream:
         ctx.kept[p.source] += 1
+        if ctx.progress is not None:
+            ctx.progress(True)
         yield p
 
 
@@ -174,77 +186,91 @@ class ShardPaths:
         return cls(stem.with_suffix(".jsonl"), stem.with_suffix(".exclusions.jsonl"), stem.with_suffix(".done"))
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a fsynced temp file and a rename (never a half file)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+class _StageProgress:
+    """A stage's running totals, shown on its tracker as they arrive (from this process or the workers)."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker, self.done, self.kept = tracker, 0, 0
+
+    def __call__(self, done: int, kept: int) -> None:
+        self.done += done
+        self.kept += kept
+        self.tracker.update(advance=done, info=f"kept {self.kept} of {self.done}")
 
 
 def run_shard(stage_dir: Path, inputs: list[Path], reader: Reader, build_steps: StepsFactory,
-              shard: int, n_shards: int) -> dict[str, Any]:
+              shard: int, n_shards: int, progress: Progress | None = None) -> dict[str, Any]:
     """Run one shard: records of ``inputs`` whose id hashes to ``shard``, through fresh steps.
 
     Returns the shard's counts. Skips the work (and returns the stored counts) when its marker exists.
+    ``progress`` is told of finished records (in a worker process they go to the parent's queue).
     """
     paths = ShardPaths.of(stage_dir, shard)
+    queued = worker_progress() if progress is None else None
     if paths.done.exists():
-        return json.loads(paths.done.read_text())
+        counts = json.loads(paths.done.read_text())
+        done = (sum(counts.get("seen", {}).values()), sum(counts.get("kept", {}).values()))
+        if progress is not None:
+            progress(*done)
+        elif queued is not None:
+            queued.add(*done)
+        return counts
     stage_dir.mkdir(parents=True, exist_ok=True)
     steps = build_steps()  # built here, so each process holds its own index / cache / generator
-    fd, tmp_excl = tempfile.mkstemp(prefix=f".{paths.exclusions.name}.", dir=stage_dir)
-    os.close(fd)
-    ctx = PipelineContext(exclusions=Path(tmp_excl))
+    tick = queued or ((lambda kept: progress(1, int(kept))) if progress is not None else None)
     records = (p for f in inputs for p in reader(f) if shard_of(p.id, n_shards) == shard)
-    try:
-        write_records(paths.out, run_steps(records, steps, ctx), Problem)
-        ctx.close()
-        Path(tmp_excl).touch()
-        os.replace(tmp_excl, paths.exclusions)
-    except BaseException:
-        ctx.close()
-        Path(tmp_excl).unlink(missing_ok=True)
-        raise
+    with atomic_path(paths.exclusions) as tmp_excl:
+        ctx = PipelineContext(exclusions=tmp_excl, progress=tick)
+        try:
+            write_records(paths.out, run_steps(records, steps, ctx), Problem)
+        finally:
+            ctx.close()
+        tmp_excl.touch()  # a shard that dropped nothing still has its (empty) exclusions file
+    if queued is not None:
+        queued.flush()
     counts = ctx.counts()
-    atomic_write_text(paths.done, json.dumps(counts, sort_keys=True))  # the marker is written last
+    write_text(paths.done, json.dumps(counts, sort_keys=True))  # the marker is written last
     return counts
 
 
+def stage_key(inputs: list[Path], build_steps: StepsFactory, n_shards: int,
+              key: dict[str, Any] | None = None) -> str:
+    """What a stage's markers are valid for (JSON): each input's path and content fingerprint, the shard
+    count, the steps factory with its arguments, and the caller's ``key`` (other files and settings)."""
+    return json.dumps({"n_shards": n_shards, "steps": _describe(build_steps), "key": key or {},
+                       "inputs": [[str(p), path_fingerprint(p)] for p in inputs]}, sort_keys=True)
+
+
 def run_stage(name: str, work_dir: Path, inputs: list[Path], reader: Reader, build_steps: StepsFactory,
-              n_shards: int = 1, workers: int = 1) -> tuple[list[Path], list[dict[str, Any]]]:
+              n_shards: int = 1, workers: int = 1, key: dict[str, Any] | None = None,
+              tracker: Tracker | None = None) -> tuple[list[Path], list[dict[str, Any]]]:
     """Run every unfinished shard of stage ``name``; return (kept-record files, per-shard counts).
 
+    ``key``: JSON-ready fingerprints of everything else the stage's output depends on (see
+    :func:`stage_key`); when the key differs from the one the markers were written under, every shard
+    reruns. ``tracker`` counts finished records (a finished shard counts all its records at once).
     With ``workers > 1`` shards run in separate processes (spawned, so nothing is shared implicitly);
     ``reader`` and ``build_steps`` must then be picklable (module-level functions or partials).
     """
     stage_dir = work_dir / name
     stage_dir.mkdir(parents=True, exist_ok=True)
-    # Markers are only valid for the inputs and configuration that produced them: when either changed
-    # (an edited input, an upstream stage that reran, other options), the old markers are removed.
-    spec = json.dumps({"n_shards": n_shards, "steps": _describe(build_steps),
-                       "inputs": [[str(p), *_stamp(p)] for p in inputs]}, sort_keys=True)
+    spec = stage_key(inputs, build_steps, n_shards, key)
     stage_file = stage_dir / "stage.json"
     if not stage_file.exists() or stage_file.read_text() != spec:
         for marker in stage_dir.glob("shard-*.done"):
             marker.unlink()
-        atomic_write_text(stage_file, spec)
+        write_text(stage_file, spec)
     shards = range(max(1, n_shards))
+    advance = _StageProgress(tracker) if tracker is not None else None
     if workers > 1 and n_shards > 1:
-        with ProcessPoolExecutor(max_workers=min(workers, n_shards), mp_context=get_context("spawn")) as ex:
-            futures = [ex.submit(run_shard, stage_dir, inputs, reader, build_steps, k, n_shards) for k in shards]
-            counts = [f.result() for f in futures]
+        jobs = [(stage_dir, inputs, reader, build_steps, k, n_shards) for k in shards]
+        counts = run_in_workers(run_shard, jobs, workers, advance)
     else:
-        counts = [run_shard(stage_dir, inputs, reader, build_steps, k, n_shards) for k in shards]
+        counts = [run_shard(stage_dir, inputs, reader, build_steps, k, n_shards, advance) for k in shards]
+    if tracker is not None:  # exact at the end, whatever messages were still in flight
+        seen, kept = (sum(sum(c.get(f, {}).values()) for c in counts) for f in ("seen", "kept"))
+        tracker.update(completed=seen, info=f"kept {kept} of {seen}")
     return [ShardPaths.of(stage_dir, k).out for k in shards], counts
-
-
-def _stamp(path: Path) -> list[int]:
-    """Size and modification time of a file (or of every file under a directory)."""
-    files = sorted(q for q in Path(path).rglob("*") if q.is_file()) if Path(path).is_dir() else [Path(path)]
-    return [sum(f.stat().st_size for f in files), max((f.stat().st_mtime_ns for f in files), default=0)]
 
 
 def _describe(build_steps: StepsFactory) -> str:

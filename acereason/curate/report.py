@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from acereason.curate.pipeline import atomic_write_text
+from acereason.atomic import write_json
 
 
 def build_report(stages: list[tuple[str, dict[str, Any]]], inputs: list[str], out: str, kept: int) -> dict[str, Any]:
@@ -27,9 +26,7 @@ def build_report(stages: list[tuple[str, dict[str, Any]]], inputs: list[str], ou
 
 def write_report(report: dict[str, Any], path: str | Path) -> None:
     """Write the JSON report atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(report, indent=2, ensure_ascii=False))
+    write_json(path, report)
 
 
 def print_report(report: dict[str, Any], console: Console | None = None) -> None:

@@ -8,7 +8,9 @@ never-solved problems are dropped. Reference response lengths (tokens) are store
 ``meta.response_tokens`` for length balancing (:class:`LengthBalance`: drop < 2K tokens, downsample 2K-4K).
 
 Every response is cached on disk before it is used, keyed by (model, prompt, sampling parameters, sample
-index): a crash, ``kill -9`` or rerun never asks the model again for a sample it already answered. The
+index): a crash, ``kill -9`` or rerun never asks the model again for a sample it already answered. The model
+is the validator spec, for a local model (``hf:PATH``) with a fingerprint of its directory, so new weights
+at the same path are asked afresh (:func:`~acereason.curate.fingerprint.validator_identity`). The
 cache is append-only JSONL, one file per process; a torn last line (killed mid-write) is ignored.
 """
 
@@ -27,6 +29,8 @@ from acereason.generate.base import Completion, Generator, Prompt, SamplingParam
 from acereason.schema import Problem
 
 MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+BATCH = 64
+"""Problems per validation batch: their samples are verified together (progress is reported per batch)."""
 CODE_INSTRUCTION = ("Solve the problem in Python. Put your final solution in one ```python code block; read from "
                     "standard input and write to standard output unless a function signature is given.")
 
@@ -164,8 +168,12 @@ class ModelValidation:
     name = "validate"
 
     def __init__(self, config: ValidatorConfig, cache_dir: str | os.PathLike[str],
-                 generator: Generator | None = None, batch_size: int = 64) -> None:
+                 generator: Generator | None = None, batch_size: int = BATCH) -> None:
+        from acereason.curate.fingerprint import validator_identity
+
         self.config = config
+        # the model in cache keys: the spec, plus the directory's fingerprint for a local model
+        self.model_id = validator_identity(config.spec)
         self.cache = ResponseCache(cache_dir)
         self._generator = generator
         self.batch_size = batch_size
@@ -229,7 +237,7 @@ class _LazyGen:
 
     def sample(self, prompts: Sequence[Prompt]) -> list[list[dict[str, Any]]]:
         s = self.step
-        return sample_cached(self, s.config.spec, s.cache, prompts, s.config.samples, s.params, s.config.chunk)
+        return sample_cached(self, s.model_id, s.cache, prompts, s.config.samples, s.params, s.config.chunk)
 
 
 class LengthBalance(Filter):

@@ -21,16 +21,22 @@ parquet files): ``data_source``, ``prompt`` (the chat list from :func:`acereason
   export, so tests are stored once; a foreign file's ``extra_info.tests`` is still read first).
 * both: ``extra_info`` carries ``index`` (row number) and ``split`` (as veRL's files do), ``problem_id``,
   ``domain``, ``question`` (the bare statement), ``starter_code`` and ``source``.
+
+A recipe with a custom ``train.reward_fn`` (a batch ``fn(problems, responses) -> list[Verdict]``) is
+exported with a generated ``DIR/reward_fn.py`` whose ``compute_score`` calls :func:`custom_compute_score`.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from acereason.schema import DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT_S, Problem, TestCase, Verdict
 
-__all__ = ["compute_score", "problem_from_row", "problem_from_verl", "score_verl"]
+__all__ = ["compute_score", "custom_compute_score", "problem_from_row", "problem_from_verl", "score_verl"]
 
 # Verdict reasons that mean "the verifier could not decide" rather than "the answer is wrong".
 _VERIFIER_FAILURES = {"timeout", "error", "sandbox_error"}
@@ -131,8 +137,44 @@ def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_
     the model's fault), ``code_tests_frac`` (fraction of tests passed; 0 for math). Extra keyword
     arguments veRL may pass (``reward_router_address``...) are ignored.
     """
-    verdict = score_verl(data_source, solution_str, ground_truth, extra_info)
+    return reward_dict(score_verl(data_source, solution_str, ground_truth, extra_info))
+
+
+def reward_dict(verdict: Verdict) -> dict[str, float]:
+    """A :class:`Verdict` as the dict :func:`compute_score` returns to veRL."""
     value = 1.0 if verdict.correct else 0.0
     frac = (verdict.tests_passed or 0) / verdict.tests_total if verdict.tests_total else 0.0
     return {"score": value, "acc": value, "verifier_failed": float(verdict.reason in _VERIFIER_FAILURES),
             "code_tests_frac": float(frac)}
+
+
+@functools.cache
+def _batch_reward(spec: str) -> Callable[..., Any]:
+    """The function ``module:attribute`` names (imported once per worker process)."""
+    module, _, attr = spec.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def custom_compute_score(reward_fn: str, data_source: str, solution_str: str, ground_truth: Any,
+                         extra_info: dict[str, Any] | None = None) -> dict[str, float]:
+    """veRL's reward for a recipe's custom ``train.reward_fn``: the batch function ``module:function``
+    (``fn(problems, responses) -> list[Verdict]``, as the native trainer calls it) on this one sample.
+
+    The problem is rebuilt in full from the row (:func:`problem_from_row`: statement, answer or tests,
+    ``meta``, ``difficulty``); a row that cannot be rebuilt scores 0 with reason ``bad_row``. Returns
+    the same dict as :func:`compute_score`. A function that does not return one :class:`Verdict` for
+    the one response raises ``TypeError`` (a bug in the function, reported rather than scored 0).
+    """
+    row = {"data_source": data_source, "reward_model": {"ground_truth": ground_truth}, "extra_info": extra_info}
+    try:
+        problem = problem_from_row(row)
+    except ValueError as err:
+        return reward_dict(Verdict(correct=False, reason="bad_row", detail=str(err)[:300]))
+    verdicts = list(_batch_reward(reward_fn)([problem], [solution_str]))
+    if len(verdicts) != 1 or not isinstance(verdicts[0], Verdict):
+        raise TypeError(f"reward_fn {reward_fn!r} must return a list of one Verdict per response, "
+                        f"got {verdicts!r:.200}")
+    return reward_dict(verdicts[0])

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import typer
 
+from acereason.cli_util import one_line_errors, parse_assignment
 from acereason.schema import DataError
 
 app = typer.Typer(help="Export a recipe to other trainers (veRL on a Ray cluster).", no_args_is_help=True)
 
 
 @app.command("verl")
+@one_line_errors
 def export_verl_command(
     recipe: Path = typer.Argument(..., help="Recipe YAML (see configs/)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (on the cluster's shared filesystem)."),
@@ -28,24 +30,25 @@ def export_verl_command(
     check_files: bool = typer.Option(True, "--check-files/--no-check-files",
                                      help="Require the recipe's data files (off: overrides only)."),
 ) -> None:
-    """Write per stage NN-<stage>/{train.parquet,overrides.txt,stage.json} and DIR/launch.sh."""
-    from acereason.cli_util import fail
+    """Write per stage NN-<stage>/{train.parquet,overrides.txt,stage.json} (NN from 00) and DIR/launch.sh."""
+    from acereason.cli_util import check_range
     from acereason.integrations.verl_export import export_recipe
     from acereason.integrations.verl_overrides import ClusterCfg
 
+    for name, value in (("--gpus-per-node", gpus_per_node), ("--nodes", nodes), ("--rollout-tp", rollout_tp)):
+        check_range(name, value, ge=1)
+    extra = ["=".join(parse_assignment("--override", o)) for o in override]
     cluster = ClusterCfg(n_gpus_per_node=gpus_per_node, nnodes=nodes, rollout_tp=rollout_tp,
-                         logger=tuple(x.strip() for x in logger.split(",") if x.strip()), extra=list(override))
-    try:
-        runs = export_recipe(recipe, out, cluster=cluster, model_path=model_path, reward_path=reward_path,
-                             check_files=check_files)
-    except (DataError, ValueError) as err:
-        raise fail(err) from None
+                         logger=tuple(x.strip() for x in logger.split(",") if x.strip()), extra=extra)
+    runs = export_recipe(recipe, out, cluster=cluster, model_path=model_path, reward_path=reward_path,
+                         check_files=check_files)
     for r in runs:
         typer.echo(f"{r.name}: {r.dir}/overrides.txt" + ("  (filtered at launch)" if r.filter else ""))
     typer.echo(f"launch: bash {Path(out).resolve() / 'launch.sh'}")
 
 
 @app.command("verl-filter")
+@one_line_errors
 def verl_filter_command(
     stage_dir: Path = typer.Argument(..., help="An exported stage directory (NN-<stage>)."),
     model: str = typer.Option(..., "--model", "-m", help="The entering policy (previous run's hf/ directory)."),
@@ -56,14 +59,17 @@ def verl_filter_command(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Sample each candidate problem with the entering policy and keep those within the pass-rate bounds."""
-    from acereason.cli_util import fail
+    from acereason.cli_util import check_device
     from acereason.eval.cli import _generator
-    from acereason.integrations.verl_filter import filter_run
+    from acereason.integrations.verl_filter import filter_run, run_filter_spec
 
+    run_filter_spec(stage_dir, run or stage_dir)  # a wrong directory fails before the model loads
+    if device is not None:
+        check_device("--device", device)
     try:
         gen = _generator(backend, model, base_url, device)
-        report = filter_run(stage_dir, run or stage_dir, gen, seed=seed)
-    except (DataError, ValueError, OSError) as err:
-        raise fail(err) from None
+    except OSError as err:  # an unreadable model directory is bad input, not a bug
+        raise DataError(model, None, f"cannot load the model: {err}") from None
+    report = filter_run(stage_dir, run or stage_dir, gen, seed=seed)
     typer.echo(f"kept {report['kept']} of {report['candidates']} (mean pass rate {report['mean_pass_rate']:.3f}) "
                f"-> {report['output']}")

@@ -18,8 +18,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from acereason.atomic import write_json
+from acereason.cli_util import OptionError
 from acereason.integrations.verl import problem_from_row
 from acereason.integrations.verl_export import write_rows
+from acereason.schema import DataError
 
 
 def pass_rates(samples_path: Path) -> dict[str, float]:
@@ -38,10 +41,26 @@ def keep_rows(rows: list[dict[str, Any]], rates: dict[str, float], lo: float, hi
     for row in rows:
         pid = str(row["extra_info"]["problem_id"])
         if pid not in rates:
-            raise ValueError(f"no samples for problem {pid!r}")
+            raise DataError(None, None, f"the filter's samples hold no sample of problem {pid!r}")
         if lo <= rates[pid] <= hi:
             kept.append({**row, "extra_info": {**row["extra_info"], "index": len(kept)}})
     return kept
+
+
+def run_filter_spec(stage_dir: Path, run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stage's ``stage.json`` and the entry of run ``run_dir``; raise a one-line error when the
+    directory is not an exported stage or the run has no filter."""
+    path = Path(stage_dir) / "stage.json"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(path, None, "no such file: not a stage directory of `acereason export verl`") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise DataError(path, None, f"cannot read: {err}") from None
+    run = next((r for r in info.get("runs", []) if Path(r["dir"]).resolve() == Path(run_dir).resolve()), None)
+    if run is None or not run.get("filter"):
+        raise OptionError("--run", f"{path} has no filter for run {run_dir}")
+    return info, run
 
 
 def filter_run(stage_dir: Path, run_dir: Path, generator: Any, seed: int = 0, progress: bool = True) -> dict[str, Any]:
@@ -49,15 +68,15 @@ def filter_run(stage_dir: Path, run_dir: Path, generator: Any, seed: int = 0, pr
     from acereason.eval.benchmarks import Benchmark
     from acereason.eval.runner import EvalSettings, evaluate
 
-    info = json.loads((stage_dir / "stage.json").read_text(encoding="utf-8"))
-    run = next((r for r in info["runs"] if Path(r["dir"]).resolve() == run_dir.resolve()), None)
-    if run is None or not run.get("filter"):
-        raise ValueError(f"{stage_dir / 'stage.json'} has no filter for run {run_dir}")
+    info, run = run_filter_spec(stage_dir, run_dir)
     spec = run["filter"]
     src, dst = Path(spec["input"]), Path(spec["output"])
-    if src.name == "candidates.parquet" and not src.exists():
+    if src.name == "candidates.parquet" and not src.exists() and dst.exists():
         # first filter of a stage: the exported train.parquet holds the candidates
         os.replace(dst, src)
+    if not src.exists():
+        raise DataError(src, None, "no such file: the candidates are written by the export (without "
+                                   "--no-check-files) or by the previous epoch's filter")
     rows = pq.read_table(src).to_pylist()
     problems = [problem_from_row(r) for r in rows]
     settings = EvalSettings(temperature=spec["temperature"], top_p=spec["top_p"], max_tokens=spec["max_tokens"],
@@ -70,14 +89,12 @@ def filter_run(stage_dir: Path, run_dir: Path, generator: Any, seed: int = 0, pr
     rates = pass_rates(work / "samples.jsonl")
     kept = keep_rows(rows, rates, spec["min_pass_rate"], spec["max_pass_rate"])
     if not kept:
-        raise ValueError(f"the filter kept no problem of {len(rows)} (pass rates outside "
+        raise DataError(src, None, f"the filter kept no problem of {len(rows)} (pass rates outside "
                          f"[{spec['min_pass_rate']}, {spec['max_pass_rate']}])")
     write_rows(kept, dst)
     report = {"input": str(src), "output": str(dst), "spec": spec, "candidates": len(rows), "kept": len(kept),
               "dropped_above_max": sum(r > spec["max_pass_rate"] for r in rates.values()),
               "dropped_below_min": sum(r < spec["min_pass_rate"] for r in rates.values()),
               "mean_pass_rate": sum(rates.values()) / max(len(rates), 1)}
-    tmp = run_dir / ".filter_report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, run_dir / "filter_report.json")
+    write_json(run_dir / "filter_report.json", report, indent=1)
     return report

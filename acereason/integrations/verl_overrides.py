@@ -14,8 +14,9 @@ with these overrides: ``tests/test_verl_hydra.py``). The mapping:
 * Lengths: ``data.max_prompt_length`` / ``data.max_response_length``; prompts longer than the budget are
   filtered out at load (veRL's default would abort the run). Dynamic batch sizes with a per-GPU token
   budget of one full sequence, the usual setting for long chain-of-thought.
-* Reward: ``reward.custom_reward_function`` = :func:`acereason.integrations.verl.compute_score` (veRL 0.9
-  moved the old top-level ``custom_reward_function`` under ``reward``).
+* Reward: ``reward.custom_reward_function`` = :func:`acereason.integrations.verl.compute_score`, or the
+  generated ``DIR/reward_fn.py`` for a recipe with a custom ``train.reward_fn`` (veRL 0.9 moved the old
+  top-level ``custom_reward_function`` under ``reward``).
 * Checkpoints every ``checkpoint_every`` steps (veRL also saves at the last step), keep
   ``keep_checkpoints``; validation off (our ``acereason eval`` evaluates the merged checkpoints).
 

@@ -1,16 +1,14 @@
 """``build_report(run_dir)``: read the run directory, draw the figures, write ``report.md`` (with PNGs under
-``report_files/``) and the self-contained ``report.html``. Every file is written atomically (temp file in
-the same directory, then ``os.replace``), so a reader never sees half a report and a crash leaves the
-previous one intact.
+``report_files/``) and the self-contained ``report.html``. Every file is written atomically
+(:mod:`acereason.atomic`: temp file in the same directory, then a rename, with the umask's permissions), so a
+reader never sees half a report and a crash leaves the previous one intact.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
+from acereason.atomic import atomic_path
 from acereason.report.document import Figure
 from acereason.report.load import load_run
 from acereason.report.render import FIGURES_DIR, to_html, to_markdown
@@ -18,19 +16,9 @@ from acereason.report.sections import build_document, input_notes
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same directory and an atomic rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` to ``path`` atomically, readable as the umask allows (a report is meant to be shared)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def build_report_with_notes(run_dir: Path) -> tuple[Path, Path, list[str]]:
