@@ -6,7 +6,8 @@ ends to the zygote (``SCM_RIGHTS``), which forks the run; the judge then writes 
 test inputs) to the program and the ``check`` sources to the trusted check runner, and reads results
 back under a wall deadline per test. Expected outputs stay here; results are compared here
 (:mod:`.compare`). When the run is decided - first failure, all tests done, deadline, or the program
-dying - the zygote kills the run's whole process tree and removes its directory.
+dying - the zygote kills and reaps the run's whole process tree and removes its directory before the
+verdict is returned.
 
 :class:`JudgePool` holds one worker per core and hands them to threads; :func:`default_pool` is the
 process-wide pool used by :func:`acereason.verify.code.judge`, closed at interpreter exit.
@@ -140,15 +141,20 @@ class Worker:
         self.spare = (job_w, res_r, tjob_w, tres_r)
         self.pending += 1
 
+    def _next_reply(self) -> str:
+        """Consume one outstanding reply of the zygote (the spare run's pid comes with its "spawned")."""
+        reply = self._recv(timeout=30.0)
+        self.pending -= 1
+        if not reply or reply.get("k") not in ("spawned", "ended"):
+            raise RuntimeError(f"sandbox worker stopped answering: {self.stderr_tail()}")
+        if reply["k"] == "spawned":
+            self.spare_pid = int(reply["pid"])
+        return reply["k"]
+
     def _settle(self) -> None:
-        """Consume the zygote's outstanding replies (the spare run's pid comes with its "spawned")."""
+        """Consume the zygote's outstanding replies."""
         while self.pending:
-            reply = self._recv(timeout=30.0)
-            self.pending -= 1
-            if not reply or reply.get("k") not in ("spawned", "ended"):
-                raise RuntimeError(f"sandbox worker stopped answering: {self.stderr_tail()}")
-            if reply["k"] == "spawned":
-                self.spare_pid = int(reply["pid"])
+            self._next_reply()
 
     def run(self, code: str, tests: Sequence[Any], fn_name: str | None, limits: Limits,
             all_tests: bool, checker: Checker | None) -> RunResult:
@@ -177,14 +183,19 @@ class Worker:
             for fd in (job_w, res_r, tjob_w, tres_r):
                 with contextlib.suppress(OSError):
                     os.close(fd)
-            # Kill this run and fork the next spare; the zygote does both while the caller goes on.
+            # Kill this run and fork the next spare (the zygote answers "ended", then "spawned").
             self.sock.sendall(json.dumps({"op": "end", "pid": rpid, "upid": session.upid}).encode())
             self.pending += 1
             self._prepare()
+        # The verdict is returned only once the run's whole process tree is dead and reaped (the
+        # zygote answers "ended" after reaping R and U, and U's reaping empties its PID namespace).
+        # Forking the next spare still overlaps with the caller: its "spawned" stays pending.
+        while self._next_reply() != "ended":
+            pass
         return session.result
 
     def sync(self) -> None:
-        """Wait until the zygote has finished killing past runs (for tests and clean shutdown)."""
+        """Wait for the zygote's outstanding replies (the next spare's "spawned", with its pid)."""
         if self.sock is not None and self.pending:
             self._settle()
 
