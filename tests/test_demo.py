@@ -1,12 +1,11 @@
-"""`acereason demo --fast` end to end in a subprocess, and the demo's statistics against references."""
+"""The demo's pieces: tasks, SFT stopping, statistics against references, the summary's verdicts.
+
+`acereason demo --fast` end to end, as the README runs it, is tests/test_readme_main.py."""
 
 from __future__ import annotations
 
 import json
-import math
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,32 +13,6 @@ import pytest
 from acereason.demo.evaluate import paired_permutation_test, paired_permutation_test_ref
 from acereason.demo.tasks import code_task, make_split, math_task
 from acereason.verify import score_batch
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def test_demo_fast_end_to_end(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
-    res = subprocess.run([sys.executable, "-m", "acereason", "demo", "--fast", "--out", str(out)],
-                         capture_output=True, text=True, timeout=900, cwd=REPO)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
-    assert "held-out accuracy" in res.stdout
-    for f in ("summary.json", "report.md", "report.html", "metrics.jsonl", "phases.json", "sft/config.json",
-              "stages/00-math-short/config.json", "stages/02-code/config.json", "eval/02-code-rl/results.json"):
-        assert (out / f).exists(), f
-    for line in (out / "metrics.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        assert all(math.isfinite(v) for v in rec.values() if isinstance(v, float)), rec
-    stages = {json.loads(line)["stage"] for line in (out / "metrics.jsonl").read_text().splitlines()}
-    assert stages == {"math-short", "math-long", "code"}
-    summary = json.loads((out / "summary.json").read_text())
-    assert [r["checkpoint"] for r in summary["table"]] == ["00-sft", "01-math-rl", "02-code-rl"]
-    assert any("cross-domain" in n or "Math RL" in n for n in summary["notes"])
-    # a rerun resumes: every phase is skipped and the numbers are unchanged
-    again = subprocess.run([sys.executable, "-m", "acereason", "demo", "--fast", "--out", str(out)],
-                           capture_output=True, text=True, timeout=600, cwd=REPO)
-    assert again.returncode == 0 and "[rl] done earlier, skipping" in again.stdout
-    assert json.loads((out / "summary.json").read_text())["table"] == summary["table"]
 
 
 def test_task_traces_verify_and_splits_are_disjoint() -> None:

@@ -31,3 +31,29 @@ def test_paper_schedule(size: str, cap: int) -> None:
     assert c32.group_size_at(0) == 8 and c32.group_size_at(5) == 16
     assert m8.overlong_filtering and m16.overlong_filtering and not c32.overlong_filtering
     assert not m32.overlong_filtering
+
+
+def test_demo_recipe_in_code_is_configs_demo_yaml() -> None:
+    import yaml
+
+    from acereason.demo.recipe import DEMO_RECIPE
+
+    assert yaml.safe_load((CONFIGS / "demo.yaml").read_text()) == DEMO_RECIPE
+
+
+def test_a_relative_base_dir_is_made_absolute_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from acereason.demo.recipe import demo_recipe
+    from acereason.rl.recipe import recipe_from_dict
+
+    monkeypatch.chdir(tmp_path)
+    r = load_recipe(CONFIGS / "demo.yaml", check_files=False, overrides={"base_dir": "runs/demo"})
+    assert r.base_dir == tmp_path.resolve() / "runs" / "demo"
+    assert r.resolve(r.model.path) == tmp_path.resolve() / "runs" / "demo" / "sft"
+    assert r.resolve(r.stages[0].data[0]) == tmp_path.resolve() / "runs" / "demo" / "data" / "rl_math.jsonl"
+    (tmp_path / "runs" / "demo" / "sft").mkdir(parents=True)  # the demo's files, where its recipe says
+    (tmp_path / "runs" / "demo" / "data").mkdir()
+    for f in ("rl_math.jsonl", "rl_code.jsonl"):
+        (tmp_path / "runs" / "demo" / "data" / f).write_text("")
+    built = recipe_from_dict({**demo_recipe(), "base_dir": "runs/demo"})  # files checked
+    assert built.base_dir.is_absolute() and built.resolve("sft").is_dir()
+    assert recipe_from_dict({**demo_recipe(), "base_dir": "."}, check_files=False).base_dir == tmp_path.resolve()

@@ -8,14 +8,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from acereason.cli_util import one_line_errors
 
+
+@one_line_errors
 def demo_command(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run directory (rerun to resume)."),
     seed: int = typer.Option(0, "--seed"),
     fast: bool = typer.Option(False, "--fast", help="Tiny sizes (about a minute): for tests and smoke checks."),
     controls: bool = typer.Option(False, "--controls", help="Also run an equal-compute SFT continuation per RL "
                                   "stage."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N, mps or auto (checked first)."),
 ) -> None:
     """SFT a tiny model on limited traces, then math RL and code RL on answer-only prompts; evaluate
     after each stage with confidence intervals and paired tests; write a report."""

@@ -7,9 +7,9 @@ Phases (each leaves a marker in ``OUT/phases.json``, so a rerun with the same ``
 2. ``sft``: a tiny Qwen2 and a char tokenizer built in-process, trained on the traces until dev accuracy
    stops improving or a step cap, keeping the best dev checkpoint (the "distilled SFT model" the paper
    starts from).
-3. ``rl``: ``configs/demo.yaml`` through the real trainer: math RL (two-step length curriculum), then
-   code RL (epoch-wise removal of solved prompts, 25% math replay), rewards from the real verifiers
-   and sandbox.
+3. ``rl``: the demo recipe (:mod:`acereason.demo.recipe`, also ``configs/demo.yaml``) through the real
+   trainer: math RL (two-step length curriculum), then code RL (epoch-wise removal of solved prompts, 25%
+   math replay), rewards from the real verifiers and sandbox.
 4. ``eval``: avg@k on held-out math and code (k seeded samples at temperature 0.6) after SFT, after math
    RL and after code RL, with bootstrap 95% intervals and paired sign-flip permutation tests between
    checkpoints.
@@ -21,7 +21,6 @@ Phases (each leaves a marker in ``OUT/phases.json``, so a rerun with the same ``
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -30,12 +29,11 @@ from typing import Any
 
 import torch
 
+from acereason.atomic import write_json
 from acereason.demo.evaluate import greedy_correct, paired_permutation_test, sampled_correct
 from acereason.demo.sft import SFTConfig, sft_train
 from acereason.demo.tasks import CODE_INSTRUCTION, MATH_INSTRUCTION, Task, make_split
 from acereason.schema import Problem, read_problems, write_records
-
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 
 
 @dataclass
@@ -74,9 +72,7 @@ class Phases:
 
     def mark(self, name: str, info: Any) -> None:
         self.done[name] = info
-        tmp = self.path.with_name(".phases.json.tmp")
-        tmp.write_text(json.dumps(self.done, indent=1))
-        os.replace(tmp, self.path)
+        write_json(self.path, self.done, indent=1)
 
 
 def _log(msg: str) -> None:
@@ -146,11 +142,11 @@ def _evaluate_point(out: Path, label: str, model, tok, sizes: DemoSizes) -> dict
         bench[f"demo_{domain}"] = s
     ev = out / "eval" / label
     ev.mkdir(parents=True, exist_ok=True)
-    (ev / "outcomes.json").write_text(json.dumps(res))
-    (ev / "results.json").write_text(json.dumps({
+    write_json(ev / "outcomes.json", res, indent=None)
+    write_json(ev / "results.json", {
         "label": label, "model": label, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "settings": {"temperature": sizes.eval_temperature, "top_p": 0.95, "max_tokens": sizes.code_max_tokens,
-                     "k": sizes.eval_k, "backend": "hf"}, "benchmarks": bench}, indent=1))
+                     "k": sizes.eval_k, "backend": "hf"}, "benchmarks": bench}, indent=1)
     k = sizes.eval_k
     _log(f"  {label}: math avg@{k} {_mean(res['math']):.3f}  code avg@{k} {_mean(res['code']):.3f}")
     return res
@@ -181,26 +177,28 @@ def run_sft(out: Path, seed: int, sizes: DemoSizes, device: torch.device) -> dic
                     min_steps=sizes.sft_min_steps, seed=seed)
     result = sft_train(model, tok, traces, cfg, MATH_INSTRUCTION, CODE_INSTRUCTION, dev_eval, log=_log)
     save_tiny(model, tok, out / "sft")
-    (out / "sft" / "sft_history.json").write_text(json.dumps(asdict(result), indent=1))
+    write_json(out / "sft" / "sft_history.json", asdict(result), indent=1)
     return {"steps": result.steps, "best_step": result.best_step, "wall_s": result.wall_s, "stopped": result.stopped}
 
 
 def run_rl(out: Path, seed: int, sizes: DemoSizes, device: torch.device) -> dict[str, Any]:
+    from acereason.demo.recipe import demo_recipe
     from acereason.rl.logging import read_metrics
-    from acereason.rl.recipe import load_recipe
+    from acereason.rl.recipe import recipe_from_dict
+    from acereason.rl.rundir import has_run
     from acereason.rl.trainer import Trainer
 
-    recipe = load_recipe(CONFIG, overrides={"base_dir": str(out), "model": {"path": str(out / "sft")}},
-                         check_files=True)
-    recipe.train.seed = seed
-    recipe.train.device = str(device)
-    for st in recipe.stages:
-        if st.steps is not None:
-            st.steps = max(2, round(st.steps * sizes.rl_steps_scale))
-        if sizes.rl_steps_scale < 1 and st.epochs is not None:
-            st.epochs = 1
-    resume = (out / "checkpoints" / "LATEST").exists()
-    Trainer(recipe, out, resume=resume, progress=True).run()  # metrics.jsonl, checkpoints/, stages/ under OUT
+    raw = demo_recipe()
+    raw["base_dir"] = str(out)  # model.path ("sft") and the data files are relative to the run directory
+    raw["train"].update(seed=seed, device=str(device))
+    for st in raw["stages"]:
+        if "steps" in st:
+            st["steps"] = max(2, round(st["steps"] * sizes.rl_steps_scale))
+        if sizes.rl_steps_scale < 1 and "epochs" in st:
+            st["epochs"] = 1
+    recipe = recipe_from_dict(raw, source="demo recipe", check_files=True)
+    # metrics.jsonl, checkpoints/, stages/ under OUT; a rerun resumes (and refuses a changed recipe)
+    Trainer(recipe, out, resume=has_run(out), progress=True).run()
     walls: dict[str, float] = {}
     for m in read_metrics(out / "metrics.jsonl"):
         walls[m["stage"]] = walls.get(m["stage"], 0.0) + m["time/step"]
@@ -275,14 +273,20 @@ def summarize_run(out: Path, rl_info: dict[str, Any], controls: bool,
                              "still rising, so at this scale more SFT on the same traces was still the better use "
                              "of that time.")
     summary = {"table": rows, "notes": notes, "tests": tests, "rl": rl_info}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(out / "summary.json", summary, indent=1)
     return summary
 
 
 def run_demo(out: Path, seed: int = 0, fast: bool = False, controls: bool = False, device: str = "cpu") -> dict:
-    """Run (or resume) every phase; return the summary."""
+    """Run (or resume) every phase; return the summary. ``device`` is checked first (``OptionError``
+    naming ``--device``), before any work."""
+    from acereason.cli_util import check_device
+
+    dev = torch.device(check_device("--device", device))
+    # Absolute once, here: every path below is built from it, and the trainer's recipe resolves its
+    # relative paths against it (a relative OUT was joined twice: runs/demo/runs/demo/sft).
+    out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    dev = torch.device(device)
     sizes = DemoSizes.fast() if fast else DemoSizes()
     random.seed(seed)
     torch.manual_seed(seed)
@@ -317,7 +321,7 @@ def run_demo(out: Path, seed: int = 0, fast: bool = False, controls: bool = Fals
               seed, sizes, dev)
     summary = summarize_run(out, rl, controls, phases.done.get("sft"))
     summary["timings_s"] = {**timings, "total_this_invocation": round(time.perf_counter() - t0, 1)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(out / "summary.json", summary, indent=1)
     try:
         from acereason.report import build_report
 

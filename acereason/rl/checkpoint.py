@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from acereason.atomic import write_text
+
 
 def rng_states() -> dict[str, Any]:
     """Python, NumPy and torch (CPU and CUDA) RNG states."""
@@ -33,12 +35,6 @@ def set_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def save_checkpoint(root: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -60,7 +56,7 @@ def save_checkpoint(root: Path, step: int, model: torch.nn.Module, optimizer: to
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
-    _atomic_write_text(root / "LATEST", final.name + "\n")
+    write_text(root / "LATEST", final.name + "\n")
     existing = sorted(p for p in root.glob("step-*") if p.is_dir())
     for old in existing[:-keep]:
         shutil.rmtree(old, ignore_errors=True)

@@ -7,12 +7,14 @@ final math 32K). A bad recipe fails with one line naming the file and the field.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from acereason.cli_util import OptionError, import_target
 from acereason.schema import DataError, _first_error
 
 MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -126,12 +128,16 @@ class StageCfg(_Cfg):
         return self.rollouts_per_prompt
 
 
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
 class TrainCfg(_Cfg):
     """Settings shared by all stages."""
 
     seed: int = 0
     device: str = "auto"
-    """``auto`` picks CUDA when available, else CPU."""
+    """``auto`` picks CUDA when available, else CPU; ``cpu``, ``cuda``, ``cuda:N``, ``mps``. The spelling is
+    checked here, availability on this machine when the trainer starts (before the model loads)."""
     deterministic: bool = True
     """Deterministic torch algorithms (CPU runs then resume to identical metrics)."""
     micro_batch_size: int = Field(16, ge=1)
@@ -139,7 +145,9 @@ class TrainCfg(_Cfg):
     updates_per_batch: int = Field(1, ge=1)
     """1 = strictly on-policy (the paper). >1 re-uses a batch and needs ``clip_eps``."""
     clip_eps: float | None = Field(None, gt=0, lt=1)
+    """PPO ratio clip; only acts when ``updates_per_batch > 1`` (on-policy the ratio is exactly 1)."""
     clip_eps_high: float | None = Field(None, gt=0)
+    """Upper clip (DAPO's clip-higher); needs ``clip_eps``."""
     advantage: Literal["grpo", "dr_grpo"] = "grpo"
     loss_aggregation: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"] = "token-mean"
     kl_coef: float = Field(0.0, ge=0)
@@ -152,7 +160,8 @@ class TrainCfg(_Cfg):
     """``module:function`` of a custom batch reward ``fn(problems, responses) -> list[Verdict]``; default:
     the rule-based verifiers (``acereason.verify.score_batch``)."""
     reward_timeout_s: float = Field(30.0, gt=0)
-    """Wall bound per verification; a timeout scores 0 and is counted."""
+    """Wall bound per verification (each response gets at most this); a timeout scores 0 and is counted.
+    The batch as a whole has a backstop deadline; verdicts reached before it are kept."""
     verify_workers: int | None = None
     generation_batch_size: int = Field(64, ge=1)
     checkpoint_every: int = Field(10, ge=1)
@@ -161,10 +170,32 @@ class TrainCfg(_Cfg):
     code_instruction: str = CODE_INSTRUCTION
     system_prompt: str | None = None
 
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, v: str) -> str:
+        if not _DEVICE.fullmatch(v.strip().lower()):
+            raise ValueError(f"unknown device {v!r}; use auto, cpu, cuda, cuda:N or mps")
+        return v.strip().lower()
+
+    @field_validator("reward_fn")
+    @classmethod
+    def _reward_spec(cls, v: str | None) -> str | None:
+        module, sep, attr = (v or "").partition(":")
+        if v is not None and (not sep or not module.strip() or not attr.strip()):
+            raise ValueError(f"expected 'module:function', got {v!r}")
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> TrainCfg:
         if self.updates_per_batch > 1 and self.clip_eps is None:
             raise ValueError("updates_per_batch > 1 re-uses samples off-policy: set clip_eps (e.g. 0.2)")
+        if self.clip_eps_high is not None and self.clip_eps is None:
+            raise ValueError("clip_eps_high needs clip_eps (it is the upper bound of the same clip)")
+        if self.clip_eps is not None and self.updates_per_batch == 1:
+            # Strictly on-policy the importance ratio is exactly 1, so no clip can ever bind: a set clip_eps
+            # would be a silent no-op. Refuse it rather than let a recipe claim a clip it does not have.
+            raise ValueError("clip_eps has no effect with updates_per_batch: 1 (strictly on-policy, the ratio "
+                             "is always 1); remove it, or set updates_per_batch > 1")
         return self
 
 
@@ -175,8 +206,14 @@ class Recipe(_Cfg):
     model: ModelCfg
     train: TrainCfg = Field(default_factory=TrainCfg)
     stages: list[StageCfg] = Field(min_length=1)
-    base_dir: Path = Path(".")
-    """Directory that relative paths resolve against (set to the recipe file's directory on load)."""
+    base_dir: Path = Field(Path("."), validate_default=True)
+    """Directory that relative paths resolve against (the recipe file's directory on load). Made absolute
+    when the recipe is built, so a relative ``base_dir`` never gets joined twice (``runs/x/runs/x/...``)."""
+
+    @field_validator("base_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
 
     @field_validator("stages")
     @classmethod
@@ -198,7 +235,8 @@ class Recipe(_Cfg):
 def load_recipe(path: str | Path, check_files: bool = True, overrides: dict[str, Any] | None = None) -> Recipe:
     """Read and validate a recipe; raise :class:`DataError` naming the file and field on any problem.
 
-    With ``check_files`` every data file must exist, so a typo fails before any model is loaded.
+    With ``check_files`` every data file must exist and ``train.reward_fn`` must import, so a typo fails
+    before any model is loaded.
     """
     path = Path(path)
     try:
@@ -212,19 +250,32 @@ def load_recipe(path: str | Path, check_files: bool = True, overrides: dict[str,
         raise DataError(path, None, "a recipe is a YAML mapping with 'model' and 'stages'")
     raw.update(overrides or {})
     raw.setdefault("base_dir", str(path.parent.resolve()))
+    return recipe_from_dict(raw, source=path, check_files=check_files)
+
+
+def recipe_from_dict(raw: dict[str, Any], source: str | Path | None = None, check_files: bool = True) -> Recipe:
+    """Validate a recipe given as a mapping (``source`` names it in errors); see :func:`load_recipe`.
+
+    A relative or missing ``base_dir`` resolves against the current directory, once, here.
+    """
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as err:
         field, msg = _first_error(err)
-        raise DataError(path, None, msg, field=field) from None
+        raise DataError(source, None, msg, field=field) from None
     if check_files:
         for i, stage in enumerate(recipe.stages):
             for key in ("data", "replay_data"):
                 for j, f in enumerate(getattr(stage, key)):
                     if not recipe.resolve(f).exists():
-                        raise DataError(path, None, f"no such file: {recipe.resolve(f)}",
+                        raise DataError(source, None, f"no such file: {recipe.resolve(f)}",
                                         field=f"stages.{i}.{key}.{j}")
         if recipe.model.path and not recipe.model.tiny and not recipe.resolve(recipe.model.path).exists():
-            raise DataError(path, None, f"no such model directory: {recipe.resolve(recipe.model.path)}",
+            raise DataError(source, None, f"no such model directory: {recipe.resolve(recipe.model.path)}",
                             field="model.path")
+        if recipe.train.reward_fn:
+            try:
+                import_target("train.reward_fn", recipe.train.reward_fn)
+            except OptionError as err:
+                raise DataError(source, None, str(err).partition(": ")[2], field="train.reward_fn") from None
     return recipe

@@ -1,6 +1,6 @@
 """The staged GRPO trainer: sample prompts -> n rollouts -> verified rewards -> one on-policy step.
 
-Run it with ``acereason train RECIPE.yaml --out RUN_DIR [--resume]``. How it follows AceReason-Nemotron
+Run it with ``acereason train RECIPE.yaml --out RUN_DIR [--resume [--extend]]``. How it follows AceReason-Nemotron
 (arXiv 2505.16400): stages run in order, each starting from the previous stage's policy with a fresh
 AdamW; each step samples ``prompts_per_step`` prompts and ``G`` rollouts per prompt, scores them with
 the rule-based verifiers (1/0), normalises rewards within each group, and takes exactly one optimizer
@@ -15,7 +15,6 @@ scheduler, position, pass history) to reproduce an uninterrupted run's metrics e
 from __future__ import annotations
 
 import copy
-import json
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -24,22 +23,26 @@ from typing import Any
 
 import torch
 
+from acereason.atomic import write_json
+from acereason.cli_util import check_device
+from acereason.progress import Tracker
 from acereason.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_states
 from acereason.rl.data import load_stage_problems, select_entry_prompts
 from acereason.rl.logging import MetricsLogger
 from acereason.rl.prompts import build_messages
 from acereason.rl.recipe import Recipe, StageCfg
 from acereason.rl.rewards import RewardFn, load_reward_fn
+from acereason.rl.rundir import check_resume, has_run, write_record
 from acereason.rl.step import derived_seed, grpo_step
 from acereason.schema import Problem, Verdict
 
 TIME_KEYS = ("time/generate", "time/verify", "time/train", "time/step", "perf/tokens_per_s")
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+def pick_device(name: str, field: str = "train.device") -> torch.device:
+    """The torch device for ``name`` on this machine; an unknown or unavailable one raises
+    :class:`~acereason.cli_util.OptionError` naming ``field`` (before any model loads)."""
+    return torch.device(check_device(field, name))
 
 
 def load_policy(recipe: Recipe, device: torch.device) -> tuple[torch.nn.Module, Any]:
@@ -69,22 +72,29 @@ def load_policy(recipe: Recipe, device: torch.device) -> tuple[torch.nn.Module, 
 
 class Trainer:
     """Runs a recipe's stages in order, writing ``metrics.jsonl``, TensorBoard events and checkpoints
-    under ``out_dir``; ``resume=True`` continues from the latest checkpoint exactly."""
+    under ``out_dir``; ``resume=True`` continues from the latest checkpoint exactly, refusing a recipe
+    that differs from the one the run recorded; ``extend=True`` (implies ``resume``) also accepts larger
+    ``steps``/``epochs`` from the last started stage on and appended stages, and trains them."""
 
     def __init__(self, recipe: Recipe, out_dir: str | Path, resume: bool = False,
                  reward_fn: RewardFn | None = None, generator_factory: Callable[..., Any] | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, extend: bool = False) -> None:
         self.recipe = recipe
         self.out = Path(out_dir)
         self.cfg = recipe.train
+        resume = resume or extend
+        # Everything that can be wrong with the input is checked before the model loads.
         self.device = pick_device(self.cfg.device)
+        self.reward_fn = reward_fn or load_reward_fn(self.cfg.reward_fn, self.cfg.reward_timeout_s,
+                                                     self.cfg.verify_workers)
+        changes = check_resume(self.out, recipe, extend) if resume else None
+        if not resume and has_run(self.out):
+            raise FileExistsError(f"{self.out} already holds a run; pass --resume or choose another --out")
         if self.cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         random.seed(self.cfg.seed)
         torch.manual_seed(self.cfg.seed)
         self.model, self.tokenizer = load_policy(recipe, self.device)
-        self.reward_fn = reward_fn or load_reward_fn(self.cfg.reward_fn, self.cfg.reward_timeout_s,
-                                                     self.cfg.verify_workers)
         self.generator_factory = generator_factory
         self.progress = progress
         self.ckpt_dir = self.out / "checkpoints"
@@ -95,18 +105,23 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if resume:
             self._resume()
-        elif latest_checkpoint(self.ckpt_dir) is not None:
-            raise FileExistsError(f"{self.out} already holds a run; pass --resume or choose another --out")
-        (self.out / "recipe.json").write_text(recipe.model_dump_json(indent=1))
+        write_record(self.out, recipe, changes, self.state["global_step"])
         self.log = MetricsLogger(self.out, truncate_after=self.state["global_step"] if resume else None)
 
     # ----------------------------------------------------------------------------------------- state
     def _resume(self) -> None:
         path = latest_checkpoint(self.ckpt_dir)
-        if path is None:
+        if path is None:  # killed before the first checkpoint: the run starts again from step 0
             return
         self.state, self._optim_state = load_checkpoint(path, self.model)
         set_rng_states(self._optim_state["rng"])
+        # An extended stage was finished under its old length: reopen it (and go back to it) so that
+        # the added steps or epochs really train. Unchanged recipes never reach this (check_resume).
+        for index, stage in enumerate(self.recipe.stages):
+            st = self.state["stages"].get(stage.name)
+            if st and st.get("done") and not self._stage_finished(stage, st):
+                st["done"] = False
+                self.state["stage_index"] = min(self.state["stage_index"], index)
 
     def _stage_state(self, stage: StageCfg) -> dict[str, Any]:
         return self.state["stages"].setdefault(stage.name, {
@@ -189,10 +204,7 @@ class Trainer:
                 p.requires_grad_(False)
         if st["temperature"] is None:
             st["temperature"] = stage.temperature_at(st["epoch"])
-        from acereason.rl.progress import StageProgress
-
-        with StageProgress(stage.name, stage.steps, enabled=self.progress) as bar:
-            bar.advance_to(st["step"])
+        with Tracker(stage.name, stage.steps, unit="steps", enabled=self.progress) as bar:
             while not self._stage_finished(stage, st):
                 order = self._epoch_order(stage, index, st)
                 if st["pos"] >= len(order):
@@ -202,13 +214,20 @@ class Trainer:
                 st["pos"] += len(take)
                 metrics = grpo_step(self, stage, index, st, [by_id[i] for i in take], replay, optimizer,
                                     scheduler, ref_model, order)
-                bar.update(st["step"], metrics)
+                bar.update(st["step"], info=self._step_info(stage, st, metrics))
                 if self.state["global_step"] % self.cfg.checkpoint_every == 0:
                     self._checkpoint(optimizer, scheduler)
         st["done"] = True
         self.state["stage_index"] = index + 1
         self._checkpoint(optimizer, scheduler)
         self._export_stage(index, stage)
+
+    @staticmethod
+    def _step_info(stage: StageCfg, st: dict[str, Any], m: dict[str, Any]) -> str:
+        """The per-step progress text: one plain stderr line per step when stderr is not a terminal."""
+        epoch = f"epoch {st['epoch'] + 1}/{stage.epochs}  " if stage.epochs is not None else ""
+        return (f"{epoch}reward {m['reward/mean']:.3f}  len {m['response/length_mean']:.0f}  "
+                f"mixed {m['groups/mixed_frac']:.2f}  {m['time/step']:.1f}s")
 
     def _stage_finished(self, stage: StageCfg, st: dict[str, Any]) -> bool:
         if stage.steps is not None:
@@ -238,8 +257,8 @@ class Trainer:
         path.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
-        (path / "stage.json").write_text(json.dumps({"stage": stage.name, "index": index,
-                                                     "global_step": self.state["global_step"]}))
+        write_json(path / "stage.json", {"stage": stage.name, "index": index,
+                                         "global_step": self.state["global_step"]}, indent=None)
 
 
 __all__ = ["TIME_KEYS", "Trainer", "load_policy", "pick_device"]
