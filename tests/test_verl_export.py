@@ -18,7 +18,7 @@ from acereason.integrations.verl import problem_from_row
 from acereason.integrations.verl_export import VERL_SCHEMA
 from acereason.integrations.verl_filter import filter_run
 from acereason.rl.prompts import build_messages
-from acereason.schema import Verdict, read_problems, write_records
+from acereason.schema import DataError, Verdict, read_problems, write_records
 from acereason.sources import read_source
 
 from .conftest import SHARED_DATA
@@ -187,13 +187,17 @@ def test_verl_filter_keeps_low_pass_rate(exported: tuple[Path, Path], tmp_path: 
     rows = pq.read_table(stage / "train.parquet").to_pylist()
     for row in rows:
         _ANSWERS[row["prompt"][-1]["content"]] = row["reward_model"]["ground_truth"]
-    report = filter_run(stage, stage, _Oracle(), progress=False)
+    report = filter_run(stage, stage, _Oracle(), progress=False, model_id={"name": "policy-a"})
     kept = pq.read_table(stage / "train.parquet").to_pylist()
     odd = [r["extra_info"]["problem_id"] for r in rows if int(r["reward_model"]["ground_truth"]) % 2]
     assert [r["extra_info"]["problem_id"] for r in kept] == odd and report["kept"] == len(odd) < len(rows)
     assert [r["extra_info"]["index"] for r in kept] == list(range(len(kept)))
     assert len(pq.read_table(stage / "candidates.parquet")) == len(rows)
     assert (stage / "filter_report.json").exists()
+    # another entering policy must not reuse policy-a's pass rates (the samples are bound to the model)
+    with pytest.raises(DataError, match="different model"):
+        filter_run(stage, stage, _Oracle(), progress=False, model_id={"name": "policy-b"})
+    assert filter_run(stage, stage, _Oracle(), progress=False, model_id={"name": "policy-b"}, fresh=True)["kept"]
 
 
 def test_tiny_recipe_is_refused(tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ def verl_filter_command(
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server (openai backend)."),
     device: str | None = typer.Option(None, "--device", help="hf backend device."),
     seed: int = typer.Option(0, "--seed"),
+    fresh: bool = typer.Option(False, "--fresh", help="Discard filter samples made by another policy or settings."),
 ) -> None:
     """Sample each candidate problem with the entering policy and keep those within the pass-rate bounds."""
     from acereason.cli_util import check_device
@@ -70,6 +71,9 @@ def verl_filter_command(
         gen = _generator(backend, model, base_url, device)
     except OSError as err:  # an unreadable model directory is bad input, not a bug
         raise DataError(model, None, f"cannot load the model: {err}") from None
-    report = filter_run(stage_dir, run or stage_dir, gen, seed=seed)
+    from acereason.eval.fingerprint import model_identity
+
+    report = filter_run(stage_dir, run or stage_dir, gen, seed=seed, fresh=fresh,
+                        model_id=model_identity(backend, model, base_url))
     typer.echo(f"kept {report['kept']} of {report['candidates']} (mean pass rate {report['mean_pass_rate']:.3f}) "
                f"-> {report['output']}")

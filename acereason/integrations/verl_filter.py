@@ -63,8 +63,13 @@ def run_filter_spec(stage_dir: Path, run_dir: Path) -> tuple[dict[str, Any], dic
     return info, run
 
 
-def filter_run(stage_dir: Path, run_dir: Path, generator: Any, seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Apply the run's filter: sample, verify, write ``RUN/train.parquet`` and ``RUN/filter_report.json``."""
+def filter_run(stage_dir: Path, run_dir: Path, generator: Any, seed: int = 0, progress: bool = True,
+               model_id: dict[str, str] | None = None, fresh: bool = False) -> dict[str, Any]:
+    """Apply the run's filter: sample, verify, write ``RUN/train.parquet`` and ``RUN/filter_report.json``.
+
+    ``model_id`` (:func:`acereason.eval.fingerprint.model_identity`) binds the filter's samples to the
+    entering policy, so a rerun with another policy never reuses the first one's pass rates (``fresh``
+    discards them instead of refusing)."""
     from acereason.eval.benchmarks import Benchmark
     from acereason.eval.runner import EvalSettings, evaluate
 
@@ -85,8 +90,10 @@ def filter_run(stage_dir: Path, run_dir: Path, generator: Any, seed: int = 0, pr
     bench = Benchmark(name=f"filter-{run_dir.name}", domain=info["domain"], description="stage-entry filter",
                       candidates=(), k=spec["samples"])
     work = run_dir / "filter"
-    evaluate(generator, [(bench, problems)], work, settings, label=bench.name, progress=progress)
-    rates = pass_rates(work / "samples.jsonl")
+    evaluate(generator, [(bench, problems)], work, settings, label=bench.name, progress=progress, model_id=model_id,
+             fresh=fresh)
+    ids = {p.id for p in problems}
+    rates = {pid: r for pid, r in pass_rates(work / "samples.jsonl").items() if pid in ids}
     kept = keep_rows(rows, rates, spec["min_pass_rate"], spec["max_pass_rate"])
     if not kept:
         raise DataError(src, None, f"the filter kept no problem of {len(rows)} (pass rates outside "
