@@ -71,6 +71,20 @@ def test_editing_a_benchmark_in_place_applies_on_rerun(tmp_path: Path) -> None:
     assert res.exit_code == 0 and len(list(read_problems(out))) == 5
 
 
+def test_inputs_sharing_a_file_name_keep_distinct_ids(tmp_path: Path) -> None:
+    """Ids come from file names; two ``test.jsonl`` inputs must not collide (and drop as duplicate ids)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = write_jsonl(tmp_path / "a" / "test.jsonl", math_rows(3, seed=1))
+    b = write_jsonl(tmp_path / "b" / "test.jsonl", math_rows(3, seed=2))
+    out = tmp_path / "o.jsonl"
+    res = invoke("curate", "math", str(a), str(b), "--out", str(out), "--no-validate", "--workers", "2",
+                 "--shards", "2")
+    assert res.exit_code == 0, res.output
+    ids = sorted(p.id for p in read_problems(out))
+    assert len(ids) == 6 == len(set(ids)) and {i.split("-")[0] for i in ids} == {"a_test", "b_test"}
+
+
 def test_out_or_report_equal_to_an_input_is_refused(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "raw.jsonl", math_rows(3))
     bench = write_jsonl(tmp_path / "bench.jsonl", math_rows(1, seed=9))

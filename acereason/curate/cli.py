@@ -53,11 +53,21 @@ class GreedyListCommand(typer.core.TyperCommand):
         return super().parse_args(ctx, out)
 
 
-def _read_any(path: Path) -> Iterator[Problem]:
-    """Problems from a source file in any supported format (stage 1 reads raw sources)."""
-    from acereason.sources import read_source
+class _SourceReader:
+    """Problems from a source file in any supported format (stage 1 reads raw sources), with ids tagged
+    by :func:`~acereason.sources.naming.distinct_tags` over all inputs, so two inputs that share a file name
+    (``a/test.jsonl``, ``b/test.jsonl``) never give the same ids. A class, not a closure: shards may run in
+    worker processes."""
 
-    return read_source(path)
+    def __init__(self, inputs: list[Path]) -> None:
+        from acereason.sources.naming import distinct_tags
+
+        self.tags = {str(p): t for p, t in zip(inputs, distinct_tags(inputs), strict=True)}
+
+    def __call__(self, path: Path) -> Iterator[Problem]:
+        from acereason.sources import read_source
+
+        return read_source(path, tag=self.tags.get(str(path)))
 
 
 def filter_steps(domain: str, benchmarks: list[str], n: int, cutoff: str | None) -> list[Step]:
@@ -136,7 +146,7 @@ def curate(domain: str, inputs: list[Path], out: Path, benchmarks: list[Path], v
     n = n or (MATH_N if domain == "math" else CODE_N)
     code = code_fingerprint()
     stages: list[tuple[str, dict]] = []
-    files, counts = _stage("10-filter", work, list(inputs), _read_any,
+    files, counts = _stage("10-filter", work, list(inputs), _SourceReader(list(inputs)),
                            partial(filter_steps, domain, [str(b) for b in benchmarks], n, cutoff),
                            {"code": code, "benchmarks": [[str(b), path_fingerprint(b)] for b in benchmarks]},
                            None, 1000, quiet, shards, workers)
