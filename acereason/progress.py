@@ -19,10 +19,11 @@ class Tracker:
     """Track ``completed`` out of ``total`` (``None`` when unknown) for one named piece of work.
 
     ``every``: in plain mode, log when the count crosses a multiple of it (1 = every update, e.g. a
-    training step; 1000 for records). ``enabled=False`` silences both modes.
+    training step; 1000 for records). ``initial``: work already done before this process (a resumed run),
+    counted in the total but not in the rate. ``enabled=False`` silences both modes.
     """
 
-    def __init__(self, description: str, total: int | None = None, *, every: int = 1, unit: str = "",
+    def __init__(self, description: str, total: int | None = None, *, every: int = 1, unit: str = "", initial: int = 0,
                  enabled: bool = True, stream: TextIO | None = None, tty: bool | None = None) -> None:
         self.description = description
         self.total = total
@@ -31,16 +32,15 @@ class Tracker:
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.tty = self.stream.isatty() if tty is None else tty
-        self.completed = 0
+        self.completed = self._initial = self._logged = initial
         self.info = ""
-        self._logged = 0
         self._start = time.monotonic()
         self._bar: Progress | None = None
         if enabled and self.tty:
             self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), transient=False,
                                  console=Console(file=self.stream))
-            self._task = self._bar.add_task(description, total=total, info="")
+            self._task = self._bar.add_task(description, total=total, info="", completed=initial)
 
     def __enter__(self) -> Tracker:
         if self._bar is not None:
@@ -75,7 +75,8 @@ class Tracker:
         elapsed = time.monotonic() - self._start
         of = f"/{self.total}" if self.total is not None else ""
         unit = f" {self.unit}" if self.unit else ""
-        rate = f", {self.completed / elapsed:.3g}{unit}/s" if elapsed > 0 and self.completed else ""
+        done = self.completed - self._initial
+        rate = f", {done / elapsed:.3g}{unit}/s" if elapsed > 0 and done > 0 else ""
         info = f"  {self.info}" if self.info else ""
         print(f"[{self.description}] {self.completed}{of}{unit} ({elapsed:.0f}s{rate}){info}",
               file=self.stream, flush=True)

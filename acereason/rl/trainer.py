@@ -204,7 +204,7 @@ class Trainer:
                 p.requires_grad_(False)
         if st["temperature"] is None:
             st["temperature"] = stage.temperature_at(st["epoch"])
-        with Tracker(stage.name, stage.steps, unit="steps", enabled=self.progress) as bar:
+        with Tracker(stage.name, stage.steps, unit="steps", enabled=self.progress, initial=st["step"]) as bar:
             while not self._stage_finished(stage, st):
                 order = self._epoch_order(stage, index, st)
                 if st["pos"] >= len(order):
