@@ -187,6 +187,11 @@ def test_resume_refuses_a_changed_recipe_and_extend_trains_the_added_steps(tmp_p
     assert json.loads((run / "run.json").read_text())["extensions"][0]["changes"] == ["stages.0.steps 3 -> 5"]
     assert json.loads((run / "recipe.json").read_text())["stages"][0]["steps"] == 5
     Trainer(longer, run, resume=True, progress=False)  # the extended recipe is now the record
+    # editing a data file in place changes what the run trains on: refused like a recipe change
+    with open(tmp_path / "toy.jsonl", "a") as f:
+        f.write(json.dumps({"id": "t-new", "domain": "math", "prompt": "Say 99", "answer": "99"}) + "\n")
+    with pytest.raises(DataError, match=r"data changed since the run started: toy.jsonl"):
+        Trainer(longer, run, resume=True, progress=False)
 
 
 def test_extend_appends_a_stage_but_not_before_the_last_started(tmp_path: Path) -> None:

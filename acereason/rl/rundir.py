@@ -116,7 +116,7 @@ def check_resume(out: Path, recipe: Recipe, extend: bool = False) -> list[Change
     """Compare ``recipe`` with the run's record; return the (allowed) changes or raise one-line errors.
 
     Raises :class:`OptionError` when there is no run to resume and :class:`DataError` (naming every changed
-    field) when the recipe differs in a way ``extend`` does not allow.
+    field) when the recipe differs in a way ``extend`` does not allow, or a data file's contents changed.
     """
     record = out / "recipe.json"
     if not record.exists():
@@ -125,6 +125,7 @@ def check_resume(out: Path, recipe: Recipe, extend: bool = False) -> list[Change
                                        "start a new --out")
         raise OptionError("--resume", f"nothing to resume in {out} (no run was started there); "
                                       "run without --resume to start one")
+    check_data(out, recipe)
     old = json.loads(record.read_text(encoding="utf-8"))
     new = recipe_content(recipe)
     changes = diff(_comparable(old), _comparable(new))
@@ -143,6 +144,33 @@ def check_resume(out: Path, recipe: Recipe, extend: bool = False) -> list[Change
     return changes
 
 
+def data_digests(recipe: Recipe) -> dict[str, str]:
+    """SHA-256 of every data and replay file the recipe names, keyed as the recipe spells them (so a moved
+    run directory with another ``base_dir`` still matches)."""
+    out: dict[str, str] = {}
+    for stage in recipe.stages:
+        for f in [*stage.data, *stage.replay_data]:
+            if f not in out:
+                h = hashlib.sha256()
+                with open(recipe.resolve(f), "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(block)
+                out[f] = h.hexdigest()
+    return out
+
+
+def check_data(out: Path, recipe: Recipe) -> None:
+    """Refuse a resume whose data files were edited since the run recorded them: the prompts, answers or
+    tests the run trains on would change under it without a word."""
+    meta_path = out / "run.json"
+    recorded = json.loads(meta_path.read_text()).get("data_sha256", {}) if meta_path.exists() else {}
+    now = data_digests(recipe)
+    changed = [f for f, digest in recorded.items() if f in now and now[f] != digest]
+    if changed:
+        raise DataError(out, None, f"data changed since the run started: {', '.join(changed)} (contents differ); "
+                                   "start a new --out, or restore the files")
+
+
 def write_record(out: Path, recipe: Recipe, changes: list[Change] | None = None, step: int = 0) -> None:
     """Record the recipe at a run's start (``changes is None``) or after an extension."""
     content = recipe_content(recipe)
@@ -154,6 +182,7 @@ def write_record(out: Path, recipe: Recipe, changes: list[Change] | None = None,
         meta.setdefault("extensions", []).append({"at_step": step, "changes": [str(c) for c in changes],
                                                   "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
     meta["recipe_sha256"] = recipe_hash(content)
+    meta["data_sha256"] = {**data_digests(recipe), **meta.get("data_sha256", {})}  # first digests stay the record
     if changes is None or changes:
         write_json(out / "recipe.json", content, indent=1)
     write_json(meta_path, meta, indent=1)
