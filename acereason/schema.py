@@ -188,7 +188,9 @@ def _first_error(err: ValidationError) -> tuple[str | None, str]:
     field = ".".join(str(p) for p in e.get("loc", ())) or None
     msg = e.get("msg", "invalid value")
     kind = e.get("type", "")
-    if kind == "missing":
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")  # pydantic's prefix for our own validators' messages
+    elif kind == "missing":
         msg = "missing"
     elif kind in _EXPECTED:
         msg = f"expected {_EXPECTED[kind]}, got {json_type(e.get('input'))}"
