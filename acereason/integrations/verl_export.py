@@ -37,8 +37,8 @@ from acereason.atomic import atomic_path, current_umask, write_text
 from acereason.cli_util import OptionError, import_target
 from acereason.integrations.verl_overrides import ClusterCfg, stage_overrides, unexpressed
 from acereason.rl.prompts import build_messages
-from acereason.rl.recipe import Recipe, StageCfg, load_recipe
-from acereason.schema import DataError, Problem
+from acereason.rl.recipe import Recipe, StageCfg, check_data_files, load_recipe
+from acereason.schema import Problem
 
 # The columns veRL's RL datasets share (rLLM, Skywork-OR1, SimpleRL parquet), field order as theirs.
 _MESSAGE = pa.struct([("content", pa.string()), ("role", pa.string())])
@@ -141,12 +141,7 @@ def load_for_export(recipe_path: str | Path, check_files: bool, model_path: str 
     when no ``model_path`` replaces it (the cluster's model need not exist on the exporting machine)."""
     recipe = load_recipe(recipe_path, check_files=check_files and not model_path)
     if check_files and model_path:
-        for i, stage in enumerate(recipe.stages):
-            for key in ("data", "replay_data"):
-                for j, f in enumerate(getattr(stage, key)):
-                    if not recipe.resolve(f).exists():
-                        raise DataError(recipe_path, None, f"no such file: {recipe.resolve(f)}",
-                                        field=f"stages.{i}.{key}.{j}")
+        check_data_files(recipe, recipe_path)
     if recipe.model.tiny and not model_path:
         raise OptionError("--model-path", "the recipe uses the in-process tiny model; veRL needs a Hugging Face "
                                           "model directory (set model.path, or pass --model-path)")

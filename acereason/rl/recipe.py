@@ -253,6 +253,16 @@ def load_recipe(path: str | Path, check_files: bool = True, overrides: dict[str,
     return recipe_from_dict(raw, source=path, check_files=check_files)
 
 
+def check_data_files(recipe: Recipe, source: str | Path | None = None) -> None:
+    """Raise :class:`DataError` naming the field (``stages.1.data.0``) of the first data or replay file
+    that does not exist."""
+    for i, stage in enumerate(recipe.stages):
+        for key in ("data", "replay_data"):
+            for j, f in enumerate(getattr(stage, key)):
+                if not recipe.resolve(f).exists():
+                    raise DataError(source, None, f"no such file: {recipe.resolve(f)}", field=f"stages.{i}.{key}.{j}")
+
+
 def recipe_from_dict(raw: dict[str, Any], source: str | Path | None = None, check_files: bool = True) -> Recipe:
     """Validate a recipe given as a mapping (``source`` names it in errors); see :func:`load_recipe`.
 
@@ -264,12 +274,7 @@ def recipe_from_dict(raw: dict[str, Any], source: str | Path | None = None, chec
         field, msg = _first_error(err)
         raise DataError(source, None, msg, field=field) from None
     if check_files:
-        for i, stage in enumerate(recipe.stages):
-            for key in ("data", "replay_data"):
-                for j, f in enumerate(getattr(stage, key)):
-                    if not recipe.resolve(f).exists():
-                        raise DataError(source, None, f"no such file: {recipe.resolve(f)}",
-                                        field=f"stages.{i}.{key}.{j}")
+        check_data_files(recipe, source)
         if recipe.model.path and not recipe.model.tiny and not recipe.resolve(recipe.model.path).exists():
             raise DataError(source, None, f"no such model directory: {recipe.resolve(recipe.model.path)}",
                             field="model.path")
