@@ -315,3 +315,14 @@ def test_check_model_reports_a_dead_server_an_unknown_model_and_a_bad_answer_in_
         srv.server_close()
     with stub(lambda k, body: (200, {}, {})) as (url, _), pytest.raises(OpenAIRequestError, match="HTTP 501"):
         OpenAIGenerator(url, "m").check_model()  # the stub answers POST only
+
+
+def test_api_key_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch):
+    """A server behind auth works from `acereason eval` (which has no key option) via $OPENAI_API_KEY."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert OpenAIGenerator("http://127.0.0.1:1", "m").api_key is None
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    assert OpenAIGenerator("http://127.0.0.1:1", "m").api_key == "sk-env"
+    assert OpenAIGenerator("http://127.0.0.1:1", "m", api_key="sk-arg").api_key == "sk-arg"
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    assert OpenAIGenerator("http://127.0.0.1:1", "m").api_key is None

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import email.utils
+import os
 import random
 import re
 import ssl
@@ -70,7 +71,8 @@ class OpenAIGenerator:
     Args:
         base_url: the API root, e.g. ``http://127.0.0.1:8000/v1`` (``/v1`` is appended when missing).
         model: the model name the server serves.
-        api_key: sent as ``Authorization: Bearer``; None sends none.
+        api_key: sent as ``Authorization: Bearer``; None takes ``$OPENAI_API_KEY`` (as OpenAI's own clients
+            do), and sends none when that is unset too.
         max_concurrency: most requests in flight at once.
         timeout_s: bound on each attempt of each request, in seconds.
         max_retries: retries after the first attempt for transient failures (0: no retry).
@@ -97,7 +99,7 @@ class OpenAIGenerator:
         base_url = base_url.rstrip("/")
         self.base_url = base_url if base_url.endswith("/v1") else base_url + "/v1"
         self.model = model
-        self.api_key = api_key
+        self.api_key = api_key if api_key is not None else (os.environ.get("OPENAI_API_KEY") or None)
         self.max_concurrency = max_concurrency
         self.timeout_s = timeout_s
         self.max_retries = max_retries
