@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
+from acereason.cli_util import OptionError
 from acereason.demo.evaluate import paired_permutation_test, paired_permutation_test_ref
+from acereason.demo.pipeline import DemoSizes, run_demo
 from acereason.demo.tasks import code_task, make_split, math_task
 from acereason.verify import score_batch
 
@@ -102,3 +105,19 @@ def test_sft_plateau_rule_waits_for_min_steps(one_torch_thread: None) -> None:
     res = sft_train(model, tok, tasks, cfg, MATH_INSTRUCTION, CODE_INSTRUCTION, lambda: {"math": next(scores)},
                     log=lambda _: None)
     assert (res.stopped, res.best_step, res.steps) == ("dev_plateau", 14, 20)
+
+
+def test_a_rerun_with_other_options_is_refused_before_any_work(tmp_path) -> None:
+    """`demo --fast` then `demo` (or another --seed) on one --out would reuse the first run's data and SFT."""
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "phases.json").write_text(json.dumps({"_config": {"seed": 0, "sizes": asdict(DemoSizes.fast())},
+                                                 "data": {}}))
+    with pytest.raises(OptionError, match=r"holds a demo run with seed 0, --fast, not seed 0, default sizes"):
+        run_demo(out)
+    with pytest.raises(OptionError, match=r"with seed 0, --fast, not seed 1, --fast"):
+        run_demo(out, seed=1, fast=True)
+    (out / "phases.json").write_text(json.dumps({"data": {}}))
+    with pytest.raises(OptionError, match="did not record its options"):
+        run_demo(out, fast=True)
+    assert sorted(p.name for p in out.iterdir()) == ["phases.json"]  # nothing else was written

@@ -277,6 +277,27 @@ def summarize_run(out: Path, rl_info: dict[str, Any], controls: bool,
     return summary
 
 
+def _check_same_demo(out: Path, phases: Phases, config: dict[str, Any], fast: bool) -> None:
+    """A rerun resumes only the same demo: another seed or size set (``--fast``) would reuse the first run's
+    data and SFT model under the new options, so it is refused before any work, naming what differs."""
+    from acereason.cli_util import OptionError
+
+    old = phases.done.get("_config")
+    if old is None:
+        if any(not k.startswith("_") for k in phases.done):  # a run from before configs were recorded
+            raise OptionError("--out", f"{out} holds a demo run that did not record its options; use another --out")
+        phases.mark("_config", config)
+        return
+    differs = [k for k in ("seed", "sizes") if old.get(k) != config[k]]
+    if differs:
+        was = f"seed {old.get('seed')}, " + ("--fast" if old.get("sizes") == asdict(DemoSizes.fast()) else
+                                             "default sizes" if old.get("sizes") == asdict(DemoSizes()) else
+                                             "other sizes")
+        now = f"seed {config['seed']}, " + ("--fast" if fast else "default sizes")
+        raise OptionError("--out", f"{out} holds a demo run with {was}, not {now}; rerun with its options to "
+                                   "resume it, or use another --out")
+
+
 def run_demo(out: Path, seed: int = 0, fast: bool = False, controls: bool = False, device: str = "cpu") -> dict:
     """Run (or resume) every phase; return the summary. ``device`` is checked first (``OptionError``
     naming ``--device``), before any work."""
@@ -291,6 +312,7 @@ def run_demo(out: Path, seed: int = 0, fast: bool = False, controls: bool = Fals
     random.seed(seed)
     torch.manual_seed(seed)
     phases = Phases(out)
+    _check_same_demo(out, phases, {"seed": seed, "sizes": asdict(sizes)}, fast)
     t0 = time.perf_counter()
     timings: dict[str, float] = dict(phases.done.get("_timings", {}))
 
