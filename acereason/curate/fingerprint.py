@@ -12,25 +12,12 @@ import hashlib
 import os
 from pathlib import Path
 
+from acereason.digest import file_digest
+
 # Files at least this large are identified by size and mtime instead of their bytes: hashing a 15 GB
 # checkpoint on every run would cost more than the stage it protects. Configs, tokenizers, benchmark
 # files and our own shards are far below it.
 LARGE_FILE = 256 << 20
-
-_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
-
-
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """blake2b of a file's bytes, memoised within the process per path, size, inode, mtime and ctime (every
-    write changes the ctime, which, unlike the mtime, cannot be set back)."""
-    p = Path(path)
-    st = p.stat()
-    memo = (str(p.resolve()), st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-    if memo not in _DIGESTS:
-        with open(p, "rb") as fh:
-            _DIGESTS[memo] = hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
-    return _DIGESTS[memo]
-
 
 def path_fingerprint(path: str | os.PathLike[str], large: int = LARGE_FILE) -> str:
     """A digest of a file, or of every file under a directory (names and contents); files of ``large``

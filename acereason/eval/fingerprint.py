@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from acereason.atomic import write_json
+from acereason.digest import file_digest
 from acereason.schema import DataError, Problem
 
 VERSION = 1
@@ -33,17 +34,13 @@ CONFIG_PREFIXES = ("config.json", "generation_config.json", "tokenizer", "specia
 """Files that change what the model is asked (chat template, tokenizer) or when it stops (eos ids)."""
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
 PROMPT_KEYS = ("math_instruction", "code_instruction", "system_prompt")
-_CHUNK = 8 << 20
 
 
 def _hash_files(files: Sequence[Path], root: Path) -> str:
-    """sha256 over each file's name and full contents, streamed in chunks (weights do not fit in memory)."""
+    """sha256 over each file's name, size and content digest (streamed: weights do not fit in memory)."""
     h = hashlib.sha256()
     for f in files:
-        h.update(f"{f.relative_to(root).as_posix()}\0{f.stat().st_size}\0".encode())
-        with open(f, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                h.update(chunk)
+        h.update(f"{f.relative_to(root).as_posix()}\0{f.stat().st_size}\0{file_digest(f)}\0".encode())
     return h.hexdigest()
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from acereason.atomic import write_json
 from acereason.cli_util import OptionError
+from acereason.digest import file_digest
 from acereason.rl.checkpoint import latest_checkpoint
 from acereason.rl.recipe import Recipe
 from acereason.schema import DataError
@@ -145,25 +146,16 @@ def check_resume(out: Path, recipe: Recipe, extend: bool = False) -> list[Change
 
 
 def data_digests(recipe: Recipe) -> dict[str, str]:
-    """SHA-256 of every data and replay file the recipe names, keyed as the recipe spells them (so a moved
-    run directory with another ``base_dir`` still matches)."""
-    out: dict[str, str] = {}
-    for stage in recipe.stages:
-        for f in [*stage.data, *stage.replay_data]:
-            if f not in out:
-                h = hashlib.sha256()
-                with open(recipe.resolve(f), "rb") as fh:
-                    for block in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(block)
-                out[f] = h.hexdigest()
-    return out
+    """Content digest of every data and replay file the recipe names, keyed as the recipe spells them (so a
+    moved run directory with another ``base_dir`` still matches)."""
+    return {f: file_digest(recipe.resolve(f)) for stage in recipe.stages for f in [*stage.data, *stage.replay_data]}
 
 
 def check_data(out: Path, recipe: Recipe) -> None:
     """Refuse a resume whose data files were edited since the run recorded them: the prompts, answers or
     tests the run trains on would change under it without a word."""
     meta_path = out / "run.json"
-    recorded = json.loads(meta_path.read_text()).get("data_sha256", {}) if meta_path.exists() else {}
+    recorded = json.loads(meta_path.read_text()).get("data_digests", {}) if meta_path.exists() else {}
     now = data_digests(recipe)
     changed = [f for f, digest in recorded.items() if f in now and now[f] != digest]
     if changed:
@@ -182,7 +174,7 @@ def write_record(out: Path, recipe: Recipe, changes: list[Change] | None = None,
         meta.setdefault("extensions", []).append({"at_step": step, "changes": [str(c) for c in changes],
                                                   "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
     meta["recipe_sha256"] = recipe_hash(content)
-    meta["data_sha256"] = {**data_digests(recipe), **meta.get("data_sha256", {})}  # first digests stay the record
+    meta["data_digests"] = {**data_digests(recipe), **meta.get("data_digests", {})}  # first digests stay the record
     if changes is None or changes:
         write_json(out / "recipe.json", content, indent=1)
     write_json(meta_path, meta, indent=1)
