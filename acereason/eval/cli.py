@@ -120,12 +120,9 @@ def eval_command(
     typer.echo(f"samples: {out_dir / 'samples.jsonl'}  results: {out_dir / 'results.json'}")
 
 
-def _check_options(model: str | None, benchmarks: str, files: list[str], backend: str, base_url: str | None,
-                   device: str | None, out: Path | None) -> tuple[list[Benchmark], dict[str, str]]:
-    """Validate the options that name things (backend, model, benchmarks, files, output); returns the
-    benchmark specs and the ``--file`` overrides. Raises :class:`OptionError` naming the option."""
-    from acereason.eval.benchmarks import BENCHMARKS, benchmark_spec
-
+def _check_backend(backend: str, model: str | None, base_url: str | None, device: str | None) -> None:
+    """Validate the options that choose and reach the model (eval and verl-filter share them); raises
+    :class:`OptionError` naming the option."""
     if backend not in BACKENDS:
         raise OptionError("--backend", f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
     if not model:
@@ -138,6 +135,15 @@ def _check_options(model: str | None, benchmarks: str, files: list[str], backend
         raise OptionError("--device", f"only used with --backend hf, not {backend}")
     if backend == "hf" and not Path(model).is_dir():
         raise OptionError("--model", f"{model}: no such model directory (the hf backend loads local paths only)")
+
+
+def _check_options(model: str | None, benchmarks: str, files: list[str], backend: str, base_url: str | None,
+                   device: str | None, out: Path | None) -> tuple[list[Benchmark], dict[str, str]]:
+    """Validate the options that name things (backend, model, benchmarks, files, output); returns the
+    benchmark specs and the ``--file`` overrides. Raises :class:`OptionError` naming the option."""
+    from acereason.eval.benchmarks import BENCHMARKS, benchmark_spec
+
+    _check_backend(backend, model, base_url, device)
     if out is not None and out.exists() and not out.is_dir():
         raise OptionError("--out", f"{out} is a file; expected a directory")
     names = [b.strip() for b in benchmarks.split(",") if b.strip()]
@@ -166,12 +172,7 @@ def _generator(backend: str, model: str, base_url: str | None, device: str | Non
     from acereason.generate.base import make_generator
     from acereason.generate.openai_backend import OpenAIRequestError
 
-    if backend not in BACKENDS:
-        raise OptionError("--backend", f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
-    if backend == "hf" and not Path(model).exists():
-        raise OptionError("--model", f"{model}: no such model directory (the hf backend loads local paths only)")
-    if backend == "openai" and not base_url:
-        raise OptionError("--base-url", "required with --backend openai")
+    _check_backend(backend, model, base_url, device)
     specs = {"hf": f"hf:{model}", "vllm": f"vllm:{model}", "openai": f"openai:{base_url}#{model}"}
     gen = make_generator(specs[backend], **({"device": device} if backend == "hf" else {}))
     if backend == "openai":
