@@ -42,7 +42,7 @@ from multiprocessing import get_context
 from acereason.schema import Verdict
 from acereason.verify import math_eval as ev
 from acereason.verify.math_compare import LAYER_REASON, Comparator, Undecided, canonical
-from acereason.verify.math_normalize import compact, extract_boxed, is_unevaluated, normalize
+from acereason.verify.math_normalize import compact, extract_boxed, final_boxes, is_unevaluated, normalize
 from acereason.verify.math_parse import ParseError, parse
 from acereason.verify.math_sympy import SympyMemory, SympyRaised, SympyTimeout, warm_up
 
@@ -71,7 +71,7 @@ def _texty(s: str) -> bool:
 
 
 def _has_percent(s: str) -> bool:
-    return "%" in s or "percent" in s.lower()
+    return "%" in s or "percent" in s.lower() or "pct" in s.lower()
 
 
 def _percent_of(node: tuple) -> tuple:
@@ -101,6 +101,21 @@ def _text_key(s: str) -> str:
     return re.sub(r"[^0-9a-z]", "", s.lower())
 
 
+# A gold that names a ratio before its value: "S_{MBCN}:S = 7:32", "AB:BC = 2:3".
+_NAME = r"[A-Za-z](?:_\{[A-Za-z0-9]{1,8}\}|_[A-Za-z0-9])?"
+_RATIO_LABEL_RE = re.compile(rf"{_NAME}(?:\s*:\s*{_NAME})+\s*=\s*(?P<value>[^=]+)")
+
+
+def _gold_is_collection(gold: str) -> bool:
+    """Is the gold a list or a set of two or more items (``1, -2``; ``(2, 1), (1, 2)``; ``\\{1, 2\\}``;
+    ``x_1 = a, x_2 = b``; ``\\pm 2``)? Only then may several final boxes be read as one answer."""
+    try:
+        node = canonical(parse(normalize(gold)))
+    except (ParseError, ev.TooLarge):
+        return False
+    return node[0] in ("list", "set") and len(node[1]) >= 2
+
+
 def verify_answer(extracted: str, answer: str, timeout_s: float = SYMPY_TIMEOUT_S) -> Verdict:
     """Compare an already-extracted answer with the gold answer (both LaTeX/text)."""
     g_norm, a_norm = normalize(answer), normalize(extracted)
@@ -108,6 +123,9 @@ def verify_answer(extracted: str, answer: str, timeout_s: float = SYMPY_TIMEOUT_
         return Verdict(correct=False, reason="unparsed_gold", extracted=extracted, detail="empty gold answer")
     if compact(g_norm) == compact(a_norm):
         return Verdict(correct=True, reason="match_exact", extracted=extracted)
+    labelled = _RATIO_LABEL_RE.fullmatch(g_norm) if ":" in g_norm and "=" not in a_norm else None
+    if labelled:  # the gold names the quantity, the answer gives its value: compare with the value
+        return verify_answer(extracted, labelled.group("value"), timeout_s)
     if len(a_norm) > MAX_ANSWER_CHARS:
         return Verdict(correct=False, reason="too_large", extracted=extracted[:MAX_ANSWER_CHARS],
                        detail=f"answer longer than {MAX_ANSWER_CHARS} characters")
@@ -165,13 +183,18 @@ def verify(response: str, answer: str, timeout_s: float = SYMPY_TIMEOUT_S) -> Ve
     """
     try:
         extracted = extract_boxed(response)
+        chain = final_boxes(response) if extracted is not None else None
     except Exception as err:  # never raise, never hide: an internal failure is a counted reason
         return Verdict(correct=False, reason="error", detail=f"{type(err).__name__}: {err}"[:300])
-    return _grade(extracted, answer, timeout_s)
+    return _grade(extracted, answer, timeout_s, chain)
 
 
-def _grade(extracted: str | None, answer: str, timeout_s: float) -> Verdict:
-    """Everything after extraction: ``no_answer`` for None, else :func:`verify_answer`, errors caught."""
+def _grade(extracted: str | None, answer: str, timeout_s: float, chain: list[str] | None = None) -> Verdict:
+    """Everything after extraction: ``no_answer`` for None, else :func:`verify_answer`, errors caught.
+
+    ``chain`` holds the final boxes when the response ends with several (:func:`final_boxes`): if the
+    last box alone is not the answer and the gold is a list or a set, the boxes together are graded.
+    """
     global _started
     if not _started:
         # Pre-start one sympy worker the first time we are used, so it is warm by the first hard case.
@@ -184,22 +207,28 @@ def _grade(extracted: str | None, answer: str, timeout_s: float) -> Verdict:
         gold = answer if isinstance(answer, str) else str(answer)  # datasets store some golds as 27.0
         if "\\boxed" in gold or "\\fbox" in gold:
             gold = extract_boxed(gold) or gold
-        return verify_answer(extracted, gold, timeout_s)
+        verdict = verify_answer(extracted, gold, timeout_s)
+        if chain and not verdict.correct and verdict.reason != "unparsed_gold" and _gold_is_collection(gold):
+            combined = verify_answer(", ".join(chain), gold, timeout_s)
+            if combined.correct:
+                return combined
+        return verdict
     except Exception as err:  # never raise, never hide: an internal failure is a counted reason
         return Verdict(correct=False, reason="error", extracted=extracted,
                        detail=f"{type(err).__name__}: {err}"[:300])
 
 
-def _grade_chunk(items: list[tuple[str | None, str, str | None]], timeout_s: float) -> list[dict]:
-    """Grade ``(extracted, answer, response)`` items in a pool worker.
+def _grade_chunk(items: list[tuple[str | None, str, str | None, list[str] | None]],
+                 timeout_s: float) -> list[dict]:
+    """Grade ``(extracted, answer, response, chain)`` items in a pool worker.
 
     Workers get extracted answers, not whole responses: shipping kilobytes of reasoning to a child
     costs more than grading it. ``response`` is only sent when extraction failed in the parent, so
     the worker reports that failure as ``error``. Verdicts travel back as dicts (cheaper to pickle).
     """
     _warm_and_wait()
-    return [(_grade(ex, a, timeout_s) if resp is None else verify(resp, a, timeout_s)).model_dump()
-            for ex, a, resp in items]
+    return [(_grade(ex, a, timeout_s, chain) if resp is None else verify(resp, a, timeout_s)).model_dump()
+            for ex, a, resp, chain in items]
 
 
 def _warm_and_wait() -> None:
@@ -212,11 +241,12 @@ def _warm_and_wait() -> None:
             warm_up(1, wait=True)
 
 
-def _prepare(response: str, answer: str) -> tuple[str | None, str, str | None]:
+def _prepare(response: str, answer: str) -> tuple[str | None, str, str | None, list[str] | None]:
     try:
-        return extract_boxed(response), answer, None
+        extracted = extract_boxed(response)
+        return extracted, answer, None, final_boxes(response) if extracted is not None else None
     except Exception:
-        return None, answer, response
+        return None, answer, response, None
 
 
 def verify_batch(pairs: Iterable[tuple[str, str]], workers: int | None = None,

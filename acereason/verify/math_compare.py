@@ -115,6 +115,18 @@ def canonical(node: Any) -> Any:
     return node
 
 
+def _as_set(g: Any, a: Any) -> bool:
+    """Compare two collections as sets (repeats ignored) rather than as multisets?
+
+    Yes when one is written as a set ``\\{...\\}``, or when both are lists of tuples (a list of
+    solutions ``(3, 17), (17, 3)``: repeating a solution does not change the solution set), and the
+    gold itself has no repeated item: a gold ``3, 3, 4`` (the sides of a triangle) counts the repeat.
+    """
+    if not (g[0] == "set" or a[0] == "set" or all(it[0] == "seq" for it in g[1] + a[1])):
+        return False
+    return len(set(g[1])) == len(g[1])
+
+
 def _named_point(node: Any) -> tuple | None:
     """The point named by ``x = 1, y = -2`` (or ``y = -2, x = 1``): values in alphabetical order of
     their distinct names (x, y, z; a, b, c), else None."""
@@ -178,6 +190,8 @@ class Comparator:
                 return self._ordered(tup[2], point) if tup[1] == "(" and len(tup[2]) == len(point) else None
         if kg in ("list", "set") or ka in ("list", "set"):
             if kg in ("list", "set") and ka in ("list", "set"):
+                if _as_set(g, a):
+                    return self._same_set(g[1], a[1])
                 return self._unordered(g[1], a[1])
             return None
         if kg == "seq" or ka == "seq":
@@ -217,6 +231,28 @@ class Comparator:
                     break
             else:
                 return None
+        return worst
+
+    def _same_set(self, gs: tuple, as_: tuple) -> int | None:
+        """Equal as sets: every gold item is among the answer's and every answer item among the gold's
+        (a repeated item adds nothing: ``\\{1, 1, 2\\} = \\{1, 2\\}``)."""
+        worst = EXACT
+        matched = [False] * len(as_)
+        for g in gs:  # each gold item matched to an answer item, unmatched answer items first
+            order = [j for j in range(len(as_)) if not matched[j]] + [j for j in range(len(as_)) if matched[j]]
+            for j in order:
+                r = self.compare(g, as_[j])
+                if r is not None:
+                    worst, matched[j] = max(worst, r), True
+                    break
+            else:
+                return None
+        for j, a in enumerate(as_):  # then each remaining answer item must repeat a gold item
+            if not matched[j]:
+                r = next((r for g in gs if (r := self.compare(g, a)) is not None), None)
+                if r is None:
+                    return None
+                worst = max(worst, r)
         return worst
 
     def _compare_relations(self, g: Any, a: Any) -> int | None:

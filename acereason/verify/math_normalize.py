@@ -126,6 +126,92 @@ def extract_boxed(response: str) -> str | None:
     return ans.strip()
 
 
+# Several boxes that together are the answer: "\\boxed{-2} \\text{ and } \\boxed{1}",
+# "x_1 = \\boxed{a}, x_2 = \\boxed{b}". Between two boxes of such a chain there may only be math
+# delimiters, spacing, punctuation, the connectors below, item labels "(a)", and the next box's label.
+MAX_CHAIN_BOXES = 64
+_MAX_GAP_CHARS = 80
+_GAP_TEXT_RE = re.compile(r"\\(?:text|textrm|textnormal|mathrm|textbf|mbox)\s*\{([^{}]*)\}")
+_GAP_NOISE_RE = re.compile(r"\$|\\[()\[\]]|\\q?quad(?![a-zA-Z])|\\[,;:! ]|\\\\|[~,;.&\s]")
+_GAP_TOKEN_RE = re.compile(r"\((?:[a-h]|[ivx]{1,4})\)|[A-Za-z]+|\S")
+_CONNECTORS = {"and", "or", "for", "part", "parts", "respectively"}
+_LABEL_RE = re.compile(r"(?<![A-Za-z\\])([A-Za-z](?:_\{[A-Za-z0-9]{1,8}\}|_[A-Za-z0-9])?)\s*=\s*$")
+_OPENERS_TAIL_RE = re.compile(r"(?:\s|\$|\\[(\[])*$")
+
+
+def _label_before(text: str) -> tuple[str | None, str]:
+    """The ``x_1 =`` label that ends ``text`` (delimiters such as ``$`` allowed after it), and the rest."""
+    head = _OPENERS_TAIL_RE.sub("", text)
+    m = _LABEL_RE.search(head)
+    return (m.group(1), head[:m.start()]) if m else (None, head)
+
+
+def _connector_gap(gap: str) -> tuple[bool, str | None]:
+    """Is ``gap`` (the text between two boxes) only connectors? And the label of the next box, if any."""
+    if len(gap) > _MAX_GAP_CHARS:
+        return False, None
+    label, rest = _label_before(gap)
+    rest = _GAP_NOISE_RE.sub(" ", _GAP_TEXT_RE.sub(lambda m: f" {m.group(1)} ", rest))
+    for tok in _GAP_TOKEN_RE.findall(rest):
+        if tok.lower() not in _CONNECTORS and not tok.startswith("("):
+            return False, None
+    return True, label
+
+
+def final_boxes(response: str) -> list[str] | None:
+    """The boxes that together end the answer region, when there are two or more; else None.
+
+    Each item is a box's content, with its label when one precedes it (``y_1 = \\boxed{..}`` gives
+    ``y_1 = ..``). The chain ends with the box :func:`extract_boxed` grades and goes back over boxes
+    separated only by connectors (``and``, ``or``, ``,``, ``\\quad``, ``\\text{ for part (a) and }``,
+    math delimiters): a box followed by reasoning (an intermediate result) is not part of it. The
+    caller decides whether the chain is used (only against a gold that is a list or a set).
+    """
+    region = answer_region(response)
+    if region is None or (region.count("\\boxed") + region.count("\\fbox")) < 2:
+        return None
+    matches = list(_BOX_RE.finditer(region))
+    close_of: dict[int, int] = {}
+    stack: list[int] = []
+    for tok in _BRACE_TOKEN_RE.finditer(region, matches[0].end()):
+        ch = tok.group(0)
+        if ch == "{":
+            stack.append(tok.start())
+        elif ch == "}" and stack:
+            close_of[stack.pop()] = tok.start()
+    spans: list[tuple[int, int, int]] = []  # (box start, content start, closing brace), outermost only
+    for m in matches:
+        j = m.end()
+        while j < len(region) and region[j] in " \t":
+            j += 1
+        close = close_of.get(j) if j < len(region) and region[j] == "{" else None
+        if close is None:
+            continue
+        if spans and m.start() < spans[-1][2]:
+            continue  # a box inside the previous box
+        spans.append((m.start(), j + 1, close))
+    if len(spans) < 2 or region[spans[-1][1]:spans[-1][2]].strip() != (last_boxed(region) or "").strip():
+        return None
+    items: list[str] = []
+    k = len(spans) - 1
+    while True:
+        start, c0, c1 = spans[k]
+        content = region[c0:c1].strip()
+        if not content:
+            return None
+        gap = region[spans[k - 1][2] + 1 if k > 0 else 0:start]
+        ok, label = _connector_gap(gap) if k > 0 else (False, None)
+        if not ok:  # the first box of the chain: its label, if the text just before it ends with one
+            label = _label_before(gap[-_MAX_GAP_CHARS:])[0]
+        items.append(f"{label} = {content}" if label else content)
+        if not ok or len(items) > MAX_CHAIN_BOXES:
+            break
+        k -= 1
+    if len(items) < 2 or len(items) > MAX_CHAIN_BOXES:
+        return None
+    return items[::-1]
+
+
 # --------------------------------------------------------------------------------------------------
 # Normalisation
 # --------------------------------------------------------------------------------------------------
@@ -178,8 +264,14 @@ _DEGREE_RE = re.compile(
     r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![a-zA-Z])|\^\s*\{\s*\\text\s*\{\s*o\s*\}\s*\}|°|\\degree(?![a-zA-Z])")
 # A modular clause after the answer: "7 \pmod{10}", "7 (\mathrm{mod}\ 10)", "7 \text{ (mod } 10)".
 _MOD_TAIL_RE = re.compile(r"\s*(?:\\pmod\s*\{[^{}]*\}|\\pmod\s*\w+|\(?\s*(?:\\bmod|\\mod|mod)\b[^()]*\)?)\s*$")
-# Separators that cannot be list commas: "1{,}000" and MATH's "10,\!000" (digit, separator, 3 digits).
-_MARKED_THOUSANDS_RE = re.compile(r"(?<=\d)(?:\{,\}|,\\!)(?=\d{3}(?!\d))")
+# Separators that cannot be list commas: "1{,}000" and MATH's "10,\!000" or "11,\! 111" (digit,
+# separator, 3 digits). Applied before "\!" is dropped, so "(10,\!000, 2)" keeps its list comma.
+_MARKED_THOUSANDS_RE = re.compile(r"(?<=\d)(?:\{,\}|,\s*\\!\s*)(?=\d{3}(?!\d))")
+# A doubly escaped command ("\\frac" for "\frac", text that was escaped twice): outside an environment a
+# line break "\\" directly followed by letters means nothing in an answer, so it is read as the command.
+_DOUBLE_ESCAPED_RE = re.compile(r"\\\\(?=[a-zA-Z])")
+# Percent written as a word after a number: "28 pct", "28 percentage", "28 per cent".
+_PERCENT_WORD_RE = re.compile(r"(?<=[\d}])\s*(?:percentage|per\s?cent|pct)\.?(?=\s*$)", re.I)
 # A bare "," or " " separates thousands only when the whole answer is that one number: "[1,100]" is
 # an interval and "2 100" is not a number.
 _WHOLE_THOUSANDS_RE = re.compile(r"-?\d{1,3}(?:(?:,\d{3})+|(?: \d{3})+)(?:\.\d+)?")
@@ -271,6 +363,10 @@ def normalize(ans: str) -> str:
     s = ans.strip()
     while s.startswith("{") and s.endswith("}") and _brace_group_end(s, 0, len(s)) == len(s):
         s = s[1:-1].strip()  # "{90^\\circ}": a redundant outer group would hide trailing units
+    if "\\\\" in s and "\\begin" not in s:
+        s = _DOUBLE_ESCAPED_RE.sub(r"\\", s)
+    if "{,}" in s or "\\!" in s:
+        s = _MARKED_THOUSANDS_RE.sub("", s)
     s = s.replace("\\\\", "\x00")  # protect matrix row breaks from the "\\ " rule
     if "\\operatorname" in s:
         s = re.sub(r"\\operatorname\*?\s*\{\s*([a-zA-Z]+)\s*\}", r"\\\1 ", s)
@@ -278,10 +374,11 @@ def normalize(ans: str) -> str:
         if old in s:
             s = s.replace(old, new)
     s = _SIZE_RE.sub(lambda m: "" if m.group(1) else " ", s)
-    s = _MARKED_THOUSANDS_RE.sub("", s) if ("{,}" in s or ",\\!" in s) else s
     s = s.replace("{,}", ",").replace("{.}", ".")
     s = _DEGREE_RE.sub("°", s)
     s = _strip_text_units(s)
+    if "p" in s or "P" in s:
+        s = _PERCENT_WORD_RE.sub("%", s)
     s = _unwrap_commands(s, _STYLE_CMD_RE, keep="{}")
     if "\\text" in s or "\\mbox" in s or "\\math" in s or "\\textit" in s:
         s = _unwrap_commands(s, _TEXT_CMD_RE, keep="  ")

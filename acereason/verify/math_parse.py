@@ -42,7 +42,7 @@ _TOKEN_RE = re.compile(r"""
 |(?P<fn>(?:arcsin|arccos|arctan|sinh|cosh|tanh|sin|cos|tan|cot|sec|csc|log|ln|exp|sqrt)(?![a-zA-Z]))
 |(?P<cmd>\\[a-zA-Z]+|\\[{}|\\])
 |(?P<let>[a-zA-Z])
-|(?P<op><=|>=|!=|[-+*/^_!=<>(){}\[\],|&°:'])
+|(?P<op><=|>=|!=|[-+*/^_!=<>(){}\[\],;|&°:'])
 |(?P<ws>\s+)
 """, re.X)
 
@@ -61,7 +61,7 @@ _GREEK = {
 _RELOPS = {"=": "=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "!=": "!=", "\\le": "<=", "\\ge": ">=",
            "\\ne": "!=", "\\approx": "=", "\\equiv": "=", "\\in": "in", "\\sim": "="}
 _MUL_CMDS = {"\\cdot", "\\times", "\\ast"}
-_CLOSERS = {")", "]", "}", "\\}", "|", "&", "\\\\", "\\rfloor", "\\rceil", ","}
+_CLOSERS = {")", "]", "}", "\\}", "|", "&", "\\\\", "\\rfloor", "\\rceil", ",", ";"}
 
 
 def tokenize(s: str) -> list[tuple[str, str]]:
@@ -135,9 +135,15 @@ class _Parser:
         return items[0] if len(items) == 1 else ("list", tuple(items))
 
     def parse_list(self) -> list[Node]:
+        """Items separated by ``,`` or by ``;`` (``(0;-2;6)``, ``-12;-11;-10``), never both in one list
+        (``1,5;2,5`` may be decimal commas: refused rather than guessed)."""
         items = [self.parse_union()]
-        while self.at(","):
-            self.take()
+        sep = None
+        while self.peek() is not None and self.peek()[1] in (",", ";"):  # type: ignore[index]
+            t = self.take()[1]
+            if sep is not None and t != sep:
+                raise ParseError("both ',' and ';' separate one list")
+            sep = t
             items.append(self.parse_union())
         return items
 
