@@ -11,7 +11,6 @@ shows its progress on stderr (a bar on a terminal, a plain line per 1,000 proble
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import date
 from functools import partial
@@ -21,10 +20,12 @@ from typing import Annotated
 import typer
 
 from acereason.cli_util import OptionError, check_not_input, check_range, err_console, one_line_errors
+from acereason.curate.decontam_boilerplate import BoilerplateSettings
 from acereason.curate.pipeline import Reader, Step, StepsFactory, run_stage
 from acereason.progress import Tracker
 from acereason.schema import Problem, read_problems, write_records
 
+BP_DEFAULTS = BoilerplateSettings()
 app = typer.Typer(help="Curate raw sources into verified, decontaminated RL sets.", no_args_is_help=True)
 
 
@@ -70,9 +71,15 @@ class _SourceReader:
         return read_source(path, tag=self.tags.get(str(path)))
 
 
-def filter_steps(domain: str, benchmarks: list[str], n: int, cutoff: str | None) -> list[Step]:
-    """Stage 1 (sharded): domain check, exclusion rules, n-gram and (code) date decontamination."""
-    from acereason.curate.decontam import DecontamFilter, NgramIndex
+def filter_steps(domain: str, benchmarks: list[str], n: int, cutoff: str | None,
+                 decontam: dict | None = None, inputs: list[str] | None = None) -> list[Step]:
+    """Stage 1 (sharded): domain check, exclusion rules, n-gram and (code) date decontamination.
+
+    ``decontam``: :class:`~acereason.curate.decontam_boilerplate.BoilerplateSettings` fields; the training
+    df that tells boilerplate from contamination is counted over every problem of ``inputs`` of this
+    domain (the whole run, whatever the shard), as ``acereason decontaminate`` counts it over its input."""
+    from acereason.curate.decontam import DecontamFilter
+    from acereason.curate.decontam_boilerplate import BoilerplateSettings, Decontaminator, statement
     from acereason.curate.pipeline import Drop, Filter
     from acereason.curate.rules_code import DateCutoffRule, code_rules
     from acereason.curate.rules_math import math_rules
@@ -88,7 +95,13 @@ def filter_steps(domain: str, benchmarks: list[str], n: int, cutoff: str | None)
     if domain == "code" and cutoff:
         steps.append(DateCutoffRule(date.fromisoformat(cutoff)))
     if benchmarks:
-        steps.append(DecontamFilter(NgramIndex.from_files(benchmarks, n)))
+        from acereason.sources import read_source
+
+        settings = BoilerplateSettings(**(decontam or {}))
+        dc = Decontaminator.from_files(benchmarks, n, settings)
+        dc.fit_texts([statement(p.prompt, p.domain, settings) for f in inputs or [] for p in read_source(f)
+                      if p.domain == domain])
+        steps.append(DecontamFilter(dc))
     return steps
 
 
@@ -131,11 +144,13 @@ def curate(domain: str, inputs: list[Path], out: Path, benchmarks: list[Path], v
            samples: int, report_path: Path | None, work_dir: Path | None, shards: int, workers: int, n: int | None,
            cutoff: str | None, near_threshold: float, require_golden: bool, drop_weak_mutants: bool,
            max_tokens: int, min_tokens: int, downsample_below: int, downsample_keep: float, chunk: int,
-           quiet: bool = False) -> dict:
+           quiet: bool = False, decontam: dict | None = None) -> dict:
     """Run the whole pipeline and return the report (also written to ``report_path`` when given).
 
     Each stage's key holds the content fingerprints of what it depends on beyond its input files and
     options: the code of the steps, the benchmark files (filter), the validator model (validate).
+    ``decontam``: boilerplate settings (:class:`~acereason.curate.decontam_boilerplate.BoilerplateSettings`
+    fields); they are arguments of the filter steps and so part of the filter stage's key.
     """
     from acereason.curate import code_tests, validate
     from acereason.curate.decontam import CODE_N, MATH_N
@@ -147,7 +162,8 @@ def curate(domain: str, inputs: list[Path], out: Path, benchmarks: list[Path], v
     code = code_fingerprint()
     stages: list[tuple[str, dict]] = []
     files, counts = _stage("10-filter", work, list(inputs), _SourceReader(list(inputs)),
-                           partial(filter_steps, domain, [str(b) for b in benchmarks], n, cutoff),
+                           partial(filter_steps, domain, [str(b) for b in benchmarks], n, cutoff, decontam or {},
+                                   [str(p) for p in inputs]),
                            {"code": code, "benchmarks": [[str(b), path_fingerprint(b)] for b in benchmarks]},
                            None, 1000, quiet, shards, workers)
     stages.append(("filter", counts))
@@ -204,6 +220,14 @@ def check_options(inputs: list[Path], out: Path, benchmarks: list[Path], report:
         check_validator_spec(validator)
 
 
+def check_decontam(max_bench_items: int, max_train_share: float, min_item_share: float) -> dict:
+    """The boilerplate settings as filter-step arguments, after range checks (:class:`OptionError`)."""
+    check_range("--max-bench-items", max_bench_items, ge=2)
+    check_range("--max-train-share", max_train_share, gt=0, le=1)
+    check_range("--min-item-share", min_item_share, gt=0, le=1)
+    return {"max_bench_items": max_bench_items, "max_train_share": max_train_share, "min_item_share": min_item_share}
+
+
 def check_validator_spec(spec: str) -> None:
     """Raise :class:`OptionError` unless ``spec`` is ``hf:PATH``, ``vllm:PATH`` or ``openai:URL#MODEL``."""
     kind, _, rest = spec.partition(":")
@@ -237,16 +261,24 @@ def _command(domain: str):
         downsample_below: Annotated[int, typer.Option(help="Downsample problems below this length.")] = 4000,
         downsample_keep: Annotated[float, typer.Option(help="Fraction kept of the downsampled band.")] = 0.5,
         chunk: Annotated[int, typer.Option(help="Prompts per validator call (cached per call).")] = 8,
+        max_bench_items: Annotated[int, typer.Option(help="An n-gram held by this many benchmark items is "
+                                                     "boilerplate.")] = BP_DEFAULTS.max_bench_items,
+        max_train_share: Annotated[float, typer.Option(help="An n-gram in this share of the training problems "
+                                                       "is boilerplate.")] = BP_DEFAULTS.max_train_share,
+        min_item_share: Annotated[float, typer.Option(help="Drop when the specific overlap covers this share of "
+                                                      "a benchmark item.")] = BP_DEFAULTS.min_item_share,
     ) -> None:
         if bool(validator) == no_validate:
             raise OptionError("--validator", "pass exactly one of --validator SPEC (model validation, the paper's "
                                              "step) and --no-validate")
         cut = cutoff if domain == "code" else None
+        decontam = check_decontam(max_bench_items, max_train_share, min_item_share)
         check_options(inputs, out, benchmarks or [], report, validator, samples, shards, workers, n, cut,
                       near_threshold, max_tokens, min_response_tokens, downsample_below, downsample_keep, chunk)
         rep = curate(domain, inputs, out, benchmarks or [], None if no_validate else validator, samples, report,
                      work_dir, shards, workers, n, cut, near_threshold, require_golden, drop_weak_mutants, max_tokens,
-                     min_response_tokens, downsample_below if min_response_tokens else 0, downsample_keep, chunk)
+                     min_response_tokens, downsample_below if min_response_tokens else 0, downsample_keep, chunk,
+                     decontam=decontam)
         typer.echo(f"kept {rep['kept']} of {rep['read']} {domain} problems -> {out}")
 
     command = one_line_errors(command)
@@ -263,25 +295,37 @@ def decontaminate_command(
     inp: Annotated[Path, typer.Argument(help="Problems in any supported format.", metavar="IN")],
     benchmarks: Annotated[list[Path], typer.Option("--benchmarks", help="Benchmark files (any format).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Kept problems.")],
-    n: Annotated[int, typer.Option("--n", help="Word n-gram size (paper: 9 math, 14 code).")] = 9,
+    n: Annotated[int | None, typer.Option("--n", help="Word n-gram size (default: paper's 14 when the input is "
+                                          "code, else 9).")] = None,
     dropped: Annotated[Path | None, typer.Option(help="Dropped problems, each with meta.decontam naming the "
-                                                 "benchmark file, item and n-gram.")] = None,
+                                                 "benchmark file, item and n-gram (or the date rule).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Also list the n-grams that caused the most drops "
+                                          "and the boilerplate n-grams that were not counted.")] = False,
+    cutoff: Annotated[str | None, typer.Option(help="Drop problems dated on/after YYYY-MM-DD; 'auto': the earliest "
+                                               "benchmark item date (code; problems without a date stay).")] = None,
+    max_bench_items: Annotated[int, typer.Option(help="An n-gram held by this many benchmark items is "
+                                                 "boilerplate.")] = BP_DEFAULTS.max_bench_items,
+    max_train_share: Annotated[float, typer.Option(help="An n-gram in this share of IN's problems is "
+                                                   "boilerplate.")] = BP_DEFAULTS.max_train_share,
+    min_item_share: Annotated[float, typer.Option(help="Drop when the specific overlap covers this share of a "
+                                                  "benchmark item.")] = BP_DEFAULTS.min_item_share,
 ) -> None:
-    """Drop problems sharing a word n-gram with any benchmark item."""
-    from acereason.curate.decontam import NgramIndex, decontaminate
-    from acereason.sources import read_source
+    """Drop problems that are benchmark items: a shared non-boilerplate word n-gram (and, with --cutoff, a date)."""
+    from acereason.curate.decontam_report import run_decontaminate
 
-    check_range("--n", n, ge=1)
+    if n is not None:
+        check_range("--n", n, ge=1)
+    decontam = check_decontam(max_bench_items, max_train_share, min_item_share)
     check_not_input(out, [inp, *benchmarks], "--out")
     if dropped is not None:
         check_not_input(dropped, [inp, *benchmarks, out], "--dropped")
-    index = NgramIndex.from_files(benchmarks, n)
-    kept, drop = decontaminate(read_source(inp), index)
-    write_records(out, kept, Problem)
-    if dropped is not None:
-        write_records(dropped, drop, Problem)
-    for p in drop[:20]:
-        d = p.meta["decontam"]
-        err_console.print(json.dumps({"id": p.id, "benchmark": d["benchmark"], "item": d["item"]}), markup=False,
-                  highlight=False)
-    typer.echo(f"kept {len(kept)}, dropped {len(drop)} sharing a {n}-gram with {len(index.items)} benchmark items")
+    if cutoff not in (None, "auto"):
+        try:
+            date.fromisoformat(cutoff)
+        except ValueError:
+            raise OptionError("--cutoff", f"expected a date YYYY-MM-DD or 'auto', got {cutoff!r}") from None
+    summary = run_decontaminate(inp, benchmarks, out, dropped, n, cutoff, BoilerplateSettings(**decontam), explain,
+                                err_console)
+    typer.echo(f"kept {summary['kept']}, dropped {summary['dropped']} of {summary['read']} "
+               f"({summary['dropped_ngram']} sharing a {summary['n']}-gram with {summary['bench_items']} benchmark "
+               f"items, {summary['dropped_date']} by date)")

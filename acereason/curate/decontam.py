@@ -26,6 +26,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -116,6 +117,56 @@ def _nfkc(text: str) -> str:
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 
 
+_DIGIT = np.zeros(65536, dtype=bool)
+_DIGIT[ord("0"): ord("9") + 1] = True
+
+
+def _number_format(cps: np.ndarray) -> np.ndarray | None:
+    """Characters that only format a number, to delete before hashing (None when there are none): a
+    thousands separator (``1,000``, ``1{,}000``) and a decimal point followed only by zeros (``3.0``,
+    ``2.50`` keeps its 5), so ``1,000.0`` and ``1000`` give the same word. Vectorised over the batch."""
+    if len(cps) < 3:
+        return None
+    dig = _DIGIT[cps]
+    pad = np.zeros(len(cps) + 6, dtype=bool)
+    pad[:len(cps)] = dig
+    drop = np.zeros(len(cps), dtype=bool)
+    prev = np.concatenate(([False], dig[:-1]))
+    comma = np.flatnonzero((cps == ord(",")) & prev)  # "1,000": three digits, then no digit
+    if len(comma):
+        ok = pad[comma + 1] & pad[comma + 2] & pad[comma + 3] & ~pad[comma + 4]
+        drop[comma[ok]] = True
+    brace = np.flatnonzero((cps == ord("{")) & prev)  # "1{,}000"
+    if len(brace):
+        brace = brace[brace + 6 < len(cps) + 1]
+        nxt = cps[np.minimum(brace + 1, len(cps) - 1)] == ord(",")
+        cls = cps[np.minimum(brace + 2, len(cps) - 1)] == ord("}")
+        ok = nxt & cls & pad[brace + 3] & pad[brace + 4] & pad[brace + 5] & ~pad[brace + 6]
+        for k in range(3):
+            drop[brace[ok] + k] = True
+    dot = np.flatnonzero((cps == ord(".")) & prev)  # "3.0", "2.50": trailing zeros after a decimal point
+    dot = dot[pad[dot + 1]]
+    if len(dot):
+        zero = np.zeros(len(cps) + 1, dtype=bool)
+        zero[:len(cps)] = cps == ord("0")
+        # Walk the run of digits after each dot; mark the zeros that end it (and the dot when all are zeros).
+        run_end = dot + 1
+        while True:
+            more = pad[run_end]
+            if not more.any():
+                break
+            run_end = np.where(more, run_end + 1, run_end)
+        for i, e in zip(dot.tolist(), run_end.tolist(), strict=True):
+            j = e
+            while j > i + 1 and zero[j - 1]:
+                j -= 1
+            if j < e:
+                drop[j:e] = True
+                if j == i + 1:
+                    drop[i] = True
+    return drop if drop.any() else None
+
+
 def tokenize_batch(texts: Sequence[str]) -> TokenizedBatch:
     """Hash the word tokens of every text (the words of :func:`word_tokens`) in one vectorised pass.
 
@@ -126,15 +177,15 @@ def tokenize_batch(texts: Sequence[str]) -> TokenizedBatch:
     joined = "\x00".join(_nfkc(t.replace("\x00", " ") if "\x00" in t else t) for t in texts).lower()
     codec = "ascii" if joined.isascii() else "utf-16-le"
     encoded = joined.encode(codec)
-    if codec == "ascii":  # the common case: one byte per code point
-        cps = np.frombuffer(encoded, dtype=np.uint8)
-        is_word = _word_table()[:128][cps]
-    else:
-        # UTF-16: one unit per BMP code point; a code point beyond the BMP becomes two surrogate units,
-        # which are not alphanumeric, so it separates words (as the docstring says). Indices then differ
-        # from string indices only after such a code point, which only affects the reported n-gram text.
-        cps = np.frombuffer(encoded, dtype=np.uint16)
-        is_word = _word_table()[cps]
+    # UTF-16: one unit per BMP code point; a code point beyond the BMP becomes two surrogate units, which
+    # are not alphanumeric, so it separates words (as the docstring says). Indices then differ from string
+    # indices only after such a code point, which only affects the reported n-gram text.
+    cps = np.frombuffer(encoded, dtype=np.uint8 if codec == "ascii" else np.uint16)
+    drop = _number_format(cps)
+    if drop is not None:
+        cps = cps[~drop]
+        encoded = cps.tobytes()
+    is_word = _word_table()[:128][cps] if codec == "ascii" else _word_table()[cps]
     edges = np.diff(is_word.view(np.int8), prepend=np.int8(0), append=np.int8(0))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)
@@ -162,6 +213,16 @@ def window_hashes(ids: np.ndarray, n: int) -> np.ndarray:
             h *= _P
             h += ids[j: j + m]
     return h
+
+
+@dataclass
+class Hits:
+    """Indexed windows found in a batch: per hit its document, index key and first word in the document."""
+
+    doc: np.ndarray
+    key: np.ndarray
+    pos: np.ndarray
+    batch: TokenizedBatch
 
 
 @dataclass(frozen=True)
@@ -199,19 +260,31 @@ class _Table:
     owners: np.ndarray
     bits: np.ndarray
     mask: np.uint64
+    df: np.ndarray  # per hash: how many benchmark items hold it (template n-grams are held by many)
 
     @classmethod
     def build(cls, hashes: np.ndarray, owners: np.ndarray) -> _Table:
-        uniq, first = np.unique(hashes, return_index=True)  # the first item holding a hash owns it
+        order = np.lexsort((owners, hashes))  # by hash, then item: the first item holding a hash owns it
+        hs, ow = hashes[order], owners[order]
+        new_hash = np.concatenate(([True], hs[1:] != hs[:-1])) if len(hs) else np.zeros(0, bool)
+        new_pair = new_hash | np.concatenate(([True], ow[1:] != ow[:-1])) if len(hs) else new_hash
+        first = np.flatnonzero(new_hash)
+        uniq = hs[first]
+        df = np.add.reduceat(new_pair.astype(np.int64), first) if len(first) else np.zeros(0, np.int64)
         size = 1 << max(12, (len(uniq) * 64).bit_length())  # in bits
         mask = np.uint64(size - 1)
         slots = uniq & mask
         bits = np.zeros(size // 64, dtype=np.uint64)
         np.bitwise_or.at(bits, (slots >> np.uint64(6)).astype(np.int64), np.uint64(1) << (slots & np.uint64(63)))
-        return cls(uniq, owners[first], bits, mask)
+        return cls(uniq, ow[first], bits, mask, df)
 
     def lookup(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(indices into ``h`` found in the table, the owning item of each)."""
+        hit, slot = self.find(h)
+        return hit, self.owners[slot]
+
+    def find(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(indices into ``h`` found in the table, the table slot of each)."""
         if not len(self.hashes) or not len(h):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         slots = h & self.mask
@@ -219,7 +292,7 @@ class _Table:
         cand = np.flatnonzero((words >> (slots & np.uint64(63))) & np.uint64(1))
         pos = np.searchsorted(self.hashes, h[cand]).clip(max=len(self.hashes) - 1)
         found = self.hashes[pos] == h[cand]
-        return cand[found], self.owners[pos[found]]
+        return cand[found], pos[found]
 
 
 class NgramIndex:
@@ -248,8 +321,10 @@ class NgramIndex:
         """Hash every benchmark window (and every short item whole) into per-length tables."""
         parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         first_words: list[np.ndarray] = []
+        item_words: list[np.ndarray] = []
         for lo in range(0, len(self._texts), 4096):
             batch = tokenize_batch(self._texts[lo: lo + 4096])
+            item_words.append(batch.words_per_doc)
             h, first = self._windows(batch, self.n)
             parts.setdefault(self.n, []).append((h, batch.word_doc[first] + lo))
             offsets = np.concatenate(([0], np.cumsum(batch.words_per_doc)))
@@ -265,6 +340,15 @@ class NgramIndex:
             fw = np.concatenate(first_words)
             self._short_first = _Table.build(fw, np.zeros(len(fw), dtype=np.int64))
         self._texts = []
+        # One key space over all tables (lengths in order): key -> owner item, benchmark df, length.
+        lengths = sorted(self._tables)
+        sizes = [len(self._tables[k].hashes) for k in lengths]
+        self._key_offset = dict(zip(lengths, np.concatenate(([0], np.cumsum(sizes)[:-1])).tolist(), strict=True))
+        self.key_owner = np.concatenate([self._tables[k].owners for k in lengths]) if lengths else np.zeros(0, np.int64)
+        self.key_df = np.concatenate([self._tables[k].df for k in lengths]) if lengths else np.zeros(0, np.int64)
+        self.key_length = np.repeat(np.array(lengths, dtype=np.int64), sizes) if lengths else np.zeros(0, np.int64)
+        self.owned_keys = np.bincount(self.key_owner, minlength=len(self.items))
+        self.item_words = np.concatenate(item_words) if item_words else np.zeros(0, np.int64)
         return self
 
     @property
@@ -340,6 +424,40 @@ class NgramIndex:
                         out[d] = Match(self.items[int(owners[k])], batch, pos - d, length)
         return out
 
+    def hits_batch(self, texts: Sequence[str]) -> Hits:
+        """Every window (and whole short item) of ``texts`` that the index holds: one vectorised pass.
+
+        A hit is (document, key, first word of the window in that document); ``key`` indexes
+        :attr:`key_owner`, :attr:`key_df` and :attr:`key_length`."""
+        batch = tokenize_batch(texts)
+        if not texts or not self._tables:
+            z = np.zeros(0, np.int64)
+            return Hits(z, z, z, batch)
+        ids, doc, m = self._padded(batch)
+        starts = self._short_first.lookup(ids[:m])[0] if self._short_first is not None else None
+        h = ids[:m].copy()
+        docs, keys, poss = [], [], []
+        with np.errstate(over="ignore"):
+            for length in range(1, max(self._tables) + 1):
+                if length > 1:
+                    h *= _P
+                    h += ids[length - 1: length - 1 + m]
+                table = self._tables.get(length)
+                if table is None:
+                    continue
+                if length == self.n or starts is None:
+                    hit, slot = table.find(h)
+                else:
+                    sub, slot = table.find(h[starts])
+                    hit = starts[sub]
+                d = doc[hit]
+                docs.append(d)
+                keys.append(slot + self._key_offset[length])
+                poss.append(hit - d)  # padded position minus one sentinel per earlier document = word index
+        d, k, p = (np.concatenate(x) for x in (docs, keys, poss))
+        offsets = np.concatenate(([0], np.cumsum(batch.words_per_doc)))
+        return Hits(d, k, p - offsets[d], batch)
+
     def match_all(self, texts: Sequence[str], batch_chars: int = BATCH_CHARS) -> list[Match | None]:
         """:meth:`match_batch` over any number of texts, in batches of about ``batch_chars`` characters
         (large enough to amortise numpy's per-call cost, small enough for the work arrays to stay in cache).
@@ -365,13 +483,19 @@ class NgramIndex:
 
 
 class DecontamFilter:
-    """Pipeline step: drop problems that share an n-gram with a benchmark; the exclusion names the
-    benchmark file and item, and the drop is also recorded in ``meta.decontam`` for ``--dropped`` files."""
+    """Pipeline step: drop problems that share a non-boilerplate n-gram with a benchmark (decided by a fitted
+    :class:`~acereason.curate.decontam_boilerplate.Decontaminator`, the same code ``acereason
+    decontaminate`` runs); the exclusion names the benchmark file, item and n-gram, and the drop is also
+    recorded in ``meta.decontam``."""
 
     name = "decontam_ngram"
 
-    def __init__(self, index: NgramIndex, batch_chars: int = BATCH_CHARS) -> None:
-        self.index = index
+    def __init__(self, decontaminator: Any, batch_chars: int = BATCH_CHARS) -> None:
+        if isinstance(decontaminator, NgramIndex):  # a bare index: df fitted per batch
+            from acereason.curate.decontam_boilerplate import Decontaminator
+
+            decontaminator = Decontaminator(decontaminator)
+        self.dc = decontaminator
         self.batch_chars = batch_chars
 
     def __call__(self, records: Iterator[Problem], ctx: PipelineContext) -> Iterator[Problem]:
@@ -388,23 +512,37 @@ class DecontamFilter:
     def _flush(self, batch: list[Problem], ctx: PipelineContext) -> Iterator[Problem]:
         if not batch:
             return
-        for p, m in zip(batch, self.index.match_all([p.prompt for p in batch], self.batch_chars), strict=True):
-            if m is None:
+        from acereason.curate.decontam_boilerplate import statement
+
+        texts = [statement(p.prompt, p.domain, self.dc.settings) for p in batch]
+        hits = self.dc.scan(texts, self.batch_chars)
+        if not self.dc.fitted:  # no run-level fit (curate fits on all inputs first): this batch's df
+            self.dc.fit(hits)
+            self.dc.fitted = False
+        for p, v in zip(batch, self.dc.decide(hits, texts), strict=True):
+            if v is None:
                 yield p
                 continue
-            p.meta["decontam"] = {"benchmark": m.benchmark.file, "item": m.benchmark.item, "ngram": m.ngram,
-                                  "n": self.index.n}
-            ctx.drop(p, self.name, Drop(f"ngram{self.index.n}_overlap",
-                                        f"{m.benchmark.file} :: {m.benchmark.item} :: '{m.ngram}'"))
+            p.meta["decontam"] = v.meta()
+            ctx.drop(p, self.name, Drop(f"ngram{v.n}_overlap", f"{v.benchmark.file} :: {v.benchmark.item} :: "
+                                                                 f"'{v.ngram}'"))
 
 
-def decontaminate(problems: Iterable[Problem], index: NgramIndex) -> tuple[list[Problem], list[Problem]]:
-    """Split ``problems`` into (kept, dropped); each dropped problem names its match in ``meta.decontam``."""
+def decontaminate(problems: Iterable[Problem], index: Any) -> tuple[list[Problem], list[Problem]]:
+    """Split ``problems`` into (kept, dropped) with the training df fitted on ``problems`` themselves;
+    ``index`` is an :class:`NgramIndex` or a ``Decontaminator``. Each dropped problem names its match in
+    ``meta.decontam``."""
+    from acereason.curate.decontam_boilerplate import Decontaminator, statement
+
+    dc = index if isinstance(index, Decontaminator) else Decontaminator(index)
+    items = list(problems)
+    verdicts = dc.run([statement(p.prompt, p.domain, dc.settings) for p in items])
     kept: list[Problem] = []
     dropped: list[Problem] = []
-    ctx = PipelineContext()
-    items = list(problems)
-    kept = list(DecontamFilter(index)(iter(items), ctx))
-    kept_ids = {p.id for p in kept}
-    dropped = [p for p in items if p.id not in kept_ids]
+    for p, v in zip(items, verdicts, strict=True):
+        if v is None:
+            kept.append(p)
+        else:
+            p.meta["decontam"] = v.meta()
+            dropped.append(p)
     return kept, dropped
