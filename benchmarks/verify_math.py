@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from acereason.verify.math import verify, warm_up  # noqa: E402
+from benchmarks.mathverify_cases import check as check_mathverify_cases  # noqa: E402
+from benchmarks.mathverify_cases import load as load_mathverify_cases  # noqa: E402
 from benchmarks.results import write_section  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -179,6 +181,9 @@ def pathological_pairs() -> list[tuple[str, str, str]]:
         ("10^{10^{10}} vs 10^{10^{10}}+1", box("10^{10^{10}}"), "10^{10^{10}} + 1"),
         ("sin(e^{e^{e^e}}) vs 0", box("\\sin(e^{e^{e^{e}}})"), "0"),
         ("sin(10^{20}x) vs cos(10^{20}x) (sympy overruns)", box("\\sin(10^{20}x)"), "\\cos(10^{20}x)"),
+        ("64 final boxes vs a 64-item list", "</think>" + " and ".join(f"\\boxed{{{i}}}" for i in range(64)),
+         ", ".join(str(i) for i in range(63, -1, -1))),
+        ("50,000 final boxes vs a list", "</think>" + ", ".join(["\\boxed{x+1}"] * 50_000), "x + 1, 2"),
     ]
 
 
@@ -284,7 +289,7 @@ def measure_threads(rows: list[dict], n: int = 100) -> dict[str, Any]:
     return out
 
 
-def render(acc: dict, thr: dict, lat: list[dict], hard_limit: float, thr_threads: dict) -> str:
+def render(acc: dict, thr: dict, lat: list[dict], hard_limit: float, thr_threads: dict, mvc: dict) -> str:
     cpu = platform.processor() or platform.machine()
     worst = max(r["ours_s"] for r in lat)
     lines = [
@@ -308,6 +313,12 @@ def render(acc: dict, thr: dict, lat: list[dict], hard_limit: float, thr_threads
         f"Our misgraded cases: {', '.join(acc['ours_wrong']) or 'none'}. Caveat: the set was written "
         "together with the verifier (the 74 cases of `math_labelled_holdout.jsonl` after it was tuned), so "
         "our score is an upper bound; each case's note says what it tests.",
+        "",
+        f"**math-verify's own boxed regression cases** ({mvc['n']} cases, `tests/data/math_mathverify_cases.jsonl`, "
+        "extracted by `benchmarks/mathverify_cases.py`): ours agrees with math-verify's expected verdict on "
+        f"{mvc['agree_math_verify']} ({mvc['agree_math_verify'] / mvc['n']:.1%}) and with our documented "
+        f"expectations on {mvc['agree_ours_expected']}; the disagreements are "
+        + ", ".join(f"`{d['id']}`" for d in mvc["differ"]) + " (docs/verify-math.md says why each is ours).",
         "",
         f"**Throughput** on {thr['n']} realistic responses (mean {thr['mean_chars']:.0f} characters: "
         "reasoning, then a boxed MATH-500 answer; 55% as written, 20% equal in another form, 25% wrong; "
@@ -359,7 +370,8 @@ def main() -> None:
     lat = measure_latency(args.hard_limit)
     threads = measure_threads(load_labelled())
     print(json.dumps(threads, indent=1), flush=True)
-    text = render(acc, thr, lat, args.hard_limit, threads)
+    mvc = check_mathverify_cases(load_mathverify_cases())
+    text = render(acc, thr, lat, args.hard_limit, threads, mvc)
     print(text)
     if not args.no_write:
         write_section("Math verifier", text)

@@ -165,3 +165,48 @@ def test_internal_errors_surface_as_error_reason(monkeypatch: pytest.MonkeyPatch
 def test_verify_answer_takes_extracted_answers() -> None:
     assert verify_answer("x = \\frac{3}{4}", "0.75").correct
     assert not verify_answer("0.7", "0.75").correct
+
+
+# -- several final boxes (docs/verify-math.md, "Several final boxes") ------------------------------
+
+@pytest.mark.parametrize(("response", "expected"), [
+    ("\\[ \\boxed{-2} \\quad \\text{and} \\quad \\boxed{1}. \\]", ["-2", "1"]),
+    ("\\boxed{1},\\boxed{2},\\boxed{3}", ["1", "2", "3"]),
+    ("\\($y_1 = \\boxed{a} \\) and \\( y_2 = \\boxed{b} \\)", ["y_1 = a", "y_2 = b"]),
+    ("$$\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}$$", ["(3, 3)", "(1, 1)"]),
+    ("so \\boxed{200}. So, after six months we have \\boxed{255}", None),  # an intermediate result
+    ("\\boxed{7}", None),
+    ("<think>\\boxed{1}</think> and \\boxed{2}", None),  # the thinking part never counts
+    ("<think>\\boxed{1} and \\boxed{2}", None),  # cut off mid-thought: no answer at all
+    ("\\boxed{3 + \\boxed{1} and \\boxed{2}}", None),  # nested boxes are one box
+    ("\\boxed{1} and \\boxed{}", None),
+])
+def test_final_boxes(response: str, expected: list[str] | None) -> None:
+    assert vm.final_boxes(response) == expected
+
+
+def test_final_boxes_look_only_at_the_tail_of_many_boxes() -> None:
+    many = ", ".join(["\\boxed{1}"] * 50_000)
+    assert vm.final_boxes(many) is None  # longer than MAX_CHAIN_BOXES: not a list answer
+    assert vm.final_boxes("\\boxed{0} so " + ", ".join(["\\boxed{1}"] * 64)) == ["1"] * 64
+
+
+def test_several_boxes_are_combined_only_against_a_list_or_set_gold() -> None:
+    two = "<think>w</think> $\\boxed{2}$ and $\\boxed{1}$"
+    for gold in ("1, 2", "\\{1, 2\\}", "\\frac{3}{2} \\pm \\frac{1}{2}", "x_1 = 1, x_2 = 2"):
+        assert verify(two, gold).correct, gold
+    assert verify(two, "1").correct  # not a list gold: the last box alone is the answer ...
+    assert verify(two, "2").correct is False  # ... so an earlier box is not
+    assert verify(two, "(2, 1)").correct is False  # a tuple is not a list
+    assert verify(two, "1, 2, 3").correct is False
+    v = verify(two, "1, 2")
+    assert v.extracted == "2, 1" and v.reason == "match_numeric"
+
+
+def test_verify_batch_pooled_combines_boxes_like_verify(monkeypatch: pytest.MonkeyPatch) -> None:
+    pairs = [("</think> \\boxed{-2} \\text{ and } \\boxed{1}", "1,-2"), ("</think> \\boxed{-2,1}", "-2"),
+             ("</think> $x_1 = \\boxed{2}$, $x_2 = \\boxed{3}$", "x_{1}=2, x_{2}=3")] * 3
+    monkeypatch.setattr(vm, "BATCH_INLINE_BELOW", 2)
+    pooled = vm.verify_batch(pairs, workers=2, chunk_size=4)
+    assert pooled == [verify(r, a) for r, a in pairs]
+    assert [v.correct for v in pooled[:3]] == [True, False, True]

@@ -46,7 +46,7 @@ from acereason.verify.math_normalize import compact, extract_boxed, final_boxes,
 from acereason.verify.math_parse import ParseError, parse
 from acereason.verify.math_sympy import SympyMemory, SympyRaised, SympyTimeout, warm_up
 
-__all__ = ["REASONS", "extract_boxed", "verify", "verify_answer", "verify_batch", "warm_up"]
+__all__ = ["REASONS", "extract_boxed", "final_boxes", "verify", "verify_answer", "verify_batch", "warm_up"]
 
 REASONS = (
     "match_exact", "match_numeric", "match_symbolic", "mismatch", "no_answer", "unevaluated",
@@ -183,7 +183,7 @@ def verify(response: str, answer: str, timeout_s: float = SYMPY_TIMEOUT_S) -> Ve
     """
     try:
         extracted = extract_boxed(response)
-        chain = final_boxes(response) if extracted is not None else None
+        chain = final_boxes(response, extracted) if extracted is not None else None
     except Exception as err:  # never raise, never hide: an internal failure is a counted reason
         return Verdict(correct=False, reason="error", detail=f"{type(err).__name__}: {err}"[:300])
     return _grade(extracted, answer, timeout_s, chain)
@@ -244,7 +244,7 @@ def _warm_and_wait() -> None:
 def _prepare(response: str, answer: str) -> tuple[str | None, str, str | None, list[str] | None]:
     try:
         extracted = extract_boxed(response)
-        return extracted, answer, None, final_boxes(response) if extracted is not None else None
+        return extracted, answer, None, final_boxes(response, extracted) if extracted is not None else None
     except Exception:
         return None, answer, response, None
 

@@ -158,19 +158,24 @@ def _connector_gap(gap: str) -> tuple[bool, str | None]:
     return True, label
 
 
-def final_boxes(response: str) -> list[str] | None:
+def final_boxes(response: str, last: str | None = None) -> list[str] | None:
     """The boxes that together end the answer region, when there are two or more; else None.
 
     Each item is a box's content, with its label when one precedes it (``y_1 = \\boxed{..}`` gives
     ``y_1 = ..``). The chain ends with the box :func:`extract_boxed` grades and goes back over boxes
     separated only by connectors (``and``, ``or``, ``,``, ``\\quad``, ``\\text{ for part (a) and }``,
     math delimiters): a box followed by reasoning (an intermediate result) is not part of it. The
-    caller decides whether the chain is used (only against a gold that is a list or a set).
+    caller decides whether the chain is used (only against a gold that is a list or a set). ``last`` is
+    :func:`extract_boxed`'s answer when the caller has it (saves a pass).
+
+    Only the last ``MAX_CHAIN_BOXES + 1`` boxes are looked at, so the cost does not grow with the number
+    of boxes; a window that starts inside an enclosing box is caught by the check that the chain ends
+    with the graded box.
     """
     region = answer_region(response)
     if region is None or (region.count("\\boxed") + region.count("\\fbox")) < 2:
         return None
-    matches = list(_BOX_RE.finditer(region))
+    matches = list(_BOX_RE.finditer(region))[-(MAX_CHAIN_BOXES + 1):]
     close_of: dict[int, int] = {}
     stack: list[int] = []
     for tok in _BRACE_TOKEN_RE.finditer(region, matches[0].end()):
@@ -190,7 +195,9 @@ def final_boxes(response: str) -> list[str] | None:
         if spans and m.start() < spans[-1][2]:
             continue  # a box inside the previous box
         spans.append((m.start(), j + 1, close))
-    if len(spans) < 2 or region[spans[-1][1]:spans[-1][2]].strip() != (last_boxed(region) or "").strip():
+    if last is None:
+        last = extract_boxed(response)
+    if len(spans) < 2 or region[spans[-1][1]:spans[-1][2]].strip() != (last or "").strip():
         return None
     items: list[str] = []
     k = len(spans) - 1
