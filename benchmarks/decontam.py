@@ -2,9 +2,10 @@
 
     .venv/bin/python -m benchmarks.decontam [--repeat 5] [--copies 2] [--no-write]
 
-Both methods use the same normalised word tokens; the baseline keeps every benchmark n-gram as a joined
-string in a Python set and tests each training window by building its string. Ours flags every document
-the baseline flags (asserted) and also matches benchmark items shorter than n words whole. Reported per
+The baseline is the plain paper filter: every benchmark n-gram of ``word_tokens`` as a joined string in a
+Python set, each training window tested by building its string, any shared n-gram drops. Ours is the whole
+decision of ``acereason decontaminate`` (code scaffolding removed, one vectorised scan, training df fitted
+on the corpus, boilerplate excluded), timed end to end. Reported per
 domain: throughput over the training text (MB/s, best of ``--repeat`` with the two methods alternating
 and the GC off, as in ``timeit``), the speed ratio, index build time, and recall on benchmark problems
 injected into the training set with whitespace, case and punctuation edits (plus the share of the clean
@@ -22,7 +23,8 @@ import re
 import time
 from pathlib import Path
 
-from acereason.curate.decontam import CODE_N, MATH_N, NgramIndex
+from acereason.curate.decontam import CODE_N, MATH_N
+from acereason.curate.decontam_boilerplate import Decontaminator, statement
 from acereason.curate.normalize import word_tokens
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -63,8 +65,10 @@ def perturb(text: str, rng: random.Random) -> str:
     return re.sub(r"[,.;:?]", lambda _: rng.choice([",", ".", ";", "!", " ", ""]), text)
 
 
-def ours_flags(index: NgramIndex, texts: list[str]) -> list[bool]:
-    return [m is not None for m in index.match_all(texts)]
+def ours_flags(dc: Decontaminator, texts: list[str], domain: str) -> list[bool]:
+    """The whole decision ``acereason decontaminate`` makes: code scaffolding removed, one scan, the
+    training df fitted on these texts, boilerplate excluded."""
+    return [v is not None for v in dc.run([statement(t, domain, dc.settings) for t in texts])]
 
 
 def best_times(fns: list, repeat: int) -> list[tuple[float, object]]:
@@ -98,26 +102,25 @@ def run_domain(name: str, repeat: int, copies: int) -> dict:
     mb = sum(len(t.encode()) for t in corpus) / 1e6
 
     t0 = time.perf_counter()
-    index = NgramIndex(n)
-    for f, p in bench:
-        index.add(p.prompt, f, p.id)
-    index.freeze()
+    domain = "code" if name == "code" else "math"
+    dc = Decontaminator.from_problems({f: [p for g, p in bench if g == f] for f in dict.fromkeys(f for f, _ in bench)},
+                                      n)
     build_ours = time.perf_counter() - t0
     t0 = time.perf_counter()
     base = SetBaseline([p.prompt for _, p in bench], n)
     build_base = time.perf_counter() - t0
 
     (t_ours, flags_ours), (t_base, flags_base) = best_times(
-        [lambda: ours_flags(index, corpus), lambda: [base.contaminated(t) for t in corpus]], repeat)
-    # Same tokens and n, so ours flags everything the baseline flags; ours also catches benchmark items
-    # shorter than n words (kept whole in the index), which a set of n-grams cannot hold at all.
-    assert all(a or not b for a, b in zip(flags_ours, flags_base, strict=True)), "ours missed a baseline match"
+        [lambda: ours_flags(dc, corpus, domain), lambda: [base.contaminated(t) for t in corpus]], repeat)
+    # The baseline is the plain paper filter (any shared n-gram); ours leaves boilerplate out, so it drops
+    # far fewer clean problems, and must still catch every injected benchmark item the baseline catches.
     k = len(injected)
     return {"domain": name, "n": n, "docs": len(corpus), "mb": mb, "bench_items": len(bench),
             "ours_mbs": mb / t_ours, "base_mbs": mb / t_base, "ratio": t_base / t_ours,
             "build_ours": build_ours, "build_base": build_base,
             "recall": sum(flags_ours[-k:]) / k, "recall_base": sum(flags_base[-k:]) / k,
-            "short_items": index.short_items, "clean_dropped": sum(flags_ours[: len(train)]) / len(train)}
+            "short_items": dc.index.short_items, "clean_dropped": sum(flags_ours[: len(train)]) / len(train),
+            "clean_dropped_base": sum(flags_base[: len(train)]) / len(train)}
 
 
 def main() -> None:
@@ -131,20 +134,21 @@ def main() -> None:
         f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, one process "
         "(shared 2-core box). Input: the training statements of shared/data repeated "
         f"{args.copies}x plus every benchmark item injected once with whitespace/case/punctuation edits; "
-        f"best of {args.repeat}. Both methods tokenise identically; ours flags every document the baseline flags "
-        "(asserted) and also benchmark items shorter than n words, which a set of n-grams cannot hold. "
-        "'clean train dropped' = training statements sharing an n-gram with a benchmark (the same for both). "
+        f"best of {args.repeat}. The set-of-n-grams baseline drops any shared n-gram (the paper's filter as "
+        "written); ours is `acereason decontaminate`'s whole decision (code scaffolding removed, boilerplate "
+        "n-grams by benchmark and training df left out, specific overlap >= 20% of an item), timed end to end. "
+        "'clean train dropped' = share of the (uninjected) training statements each method drops. "
         "`python -m benchmarks.decontam`.",
         "",
         "| domain | n | docs | MB | ours MB/s | set-of-n-grams MB/s | speed-up | index build ours / set | "
-        "recall on injected: ours / set | clean train dropped |",
+        "recall on injected: ours / set | clean train dropped: ours / set |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['domain']} | {r['n']} | {r['docs']} | {r['mb']:.1f} | {r['ours_mbs']:.2f} | "
                      f"{r['base_mbs']:.2f} | {r['ratio']:.1f}x | {r['build_ours']:.2f} s / {r['build_base']:.2f} s | "
                      f"{r['recall']:.1%} / {r['recall_base']:.1%} ({r['bench_items']} items, "
-                     f"{r['short_items']} shorter than n) | {r['clean_dropped']:.2%} |")
+                     f"{r['short_items']} shorter than n) | {r['clean_dropped']:.2%} / {r['clean_dropped_base']:.2%} |")
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
