@@ -10,7 +10,8 @@ reasoning is correct, else 0. This module decides "correct" strictly and cheaply
 Layers (cheapest first; docs/verify-math.md has the details and the limits):
 
 1. extraction (:func:`extract_boxed`): last balanced ``\\boxed{}``/``\\fbox{}`` after ``</think>``;
-   ``<think>`` without ``</think>`` has no answer; no "last number in the text" fallback;
+   ``<think>`` without ``</think>`` has no answer; no "last number in the text" fallback; several
+   final boxes joined only by connectors (:func:`final_boxes`) are one answer against a list gold;
 2. normalised strings (units, ``\\text{}``, percent, degrees, thousands separators, ``\\dfrac``, ...);
 3. parsed, typed structures: tuples vs sets vs intervals vs unions vs matrices vs relations;
 4. exact rationals (no tolerance for integer golds; decimal golds tolerate half their last digit);
