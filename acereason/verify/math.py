@@ -54,6 +54,9 @@ REASONS = (
     "unparsed", "unparsed_gold", "too_large", "timeout", "undecided", "error",
 )
 SYMPY_TIMEOUT_S = 1.0  # the whole sympy budget of one verification; everything else takes milliseconds
+# Killing a sympy worker that overran takes a few ms: its deadline is set this much earlier, so that one
+# verification, kill included, stays within ``timeout_s``.
+_KILL_MARGIN_S = 0.05
 MAX_ANSWER_CHARS = 2_000
 BATCH_INLINE_BELOW = 20_000  # a process pool costs ~1 s to start; smaller batches run inline
 
@@ -117,8 +120,15 @@ def _gold_is_collection(gold: str) -> bool:
     return node[0] in ("list", "set") and len(node[1]) >= 2
 
 
-def verify_answer(extracted: str, answer: str, timeout_s: float = SYMPY_TIMEOUT_S) -> Verdict:
-    """Compare an already-extracted answer with the gold answer (both LaTeX/text)."""
+def verify_answer(extracted: str, answer: str, timeout_s: float = SYMPY_TIMEOUT_S,
+                  deadline: float | None = None) -> Verdict:
+    """Compare an already-extracted answer with the gold answer (both LaTeX/text).
+
+    ``timeout_s`` bounds the whole call, the kill of an overrunning sympy worker included; ``deadline``
+    (a ``time.monotonic()`` value), when given, is the bound instead (one budget across several calls).
+    """
+    if deadline is None:
+        deadline = time.monotonic() + timeout_s
     g_norm, a_norm = normalize(answer), normalize(extracted)
     if not g_norm:
         return Verdict(correct=False, reason="unparsed_gold", extracted=extracted, detail="empty gold answer")
@@ -126,7 +136,7 @@ def verify_answer(extracted: str, answer: str, timeout_s: float = SYMPY_TIMEOUT_
         return Verdict(correct=True, reason="match_exact", extracted=extracted)
     labelled = _RATIO_LABEL_RE.fullmatch(g_norm) if ":" in g_norm and "=" not in a_norm else None
     if labelled:  # the gold names the quantity, the answer gives its value: compare with the value
-        return verify_answer(extracted, labelled.group("value"), timeout_s)
+        return verify_answer(extracted, labelled.group("value"), deadline=deadline)
     if len(a_norm) > MAX_ANSWER_CHARS:
         return Verdict(correct=False, reason="too_large", extracted=extracted[:MAX_ANSWER_CHARS],
                        detail=f"answer longer than {MAX_ANSWER_CHARS} characters")
@@ -150,7 +160,7 @@ def verify_answer(extracted: str, answer: str, timeout_s: float = SYMPY_TIMEOUT_
         reason = "too_large" if "too" in str(err) else "unparsed"
         return Verdict(correct=False, reason=reason, extracted=extracted, detail=str(err))
     try:
-        comparator = Comparator(time.monotonic() + timeout_s)
+        comparator = Comparator(deadline - _KILL_MARGIN_S)
         layer = comparator.compare(gold, ans)
         g_pct, a_pct = _has_percent(answer), _has_percent(extracted)
         if layer is None and g_pct != a_pct:
@@ -208,9 +218,10 @@ def _grade(extracted: str | None, answer: str, timeout_s: float, chain: list[str
         gold = answer if isinstance(answer, str) else str(answer)  # datasets store some golds as 27.0
         if "\\boxed" in gold or "\\fbox" in gold:
             gold = extract_boxed(gold) or gold
-        verdict = verify_answer(extracted, gold, timeout_s)
+        deadline = time.monotonic() + timeout_s  # one budget for the last box and the chain of boxes
+        verdict = verify_answer(extracted, gold, deadline=deadline)
         if chain and not verdict.correct and verdict.reason != "unparsed_gold" and _gold_is_collection(gold):
-            combined = verify_answer(", ".join(chain), gold, timeout_s)
+            combined = verify_answer(", ".join(chain), gold, deadline=deadline)
             if combined.correct:
                 return combined
         return verdict
