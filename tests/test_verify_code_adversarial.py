@@ -362,7 +362,10 @@ def test_exit_zero_and_fake_success_markers(pool: JudgePool) -> None:
     assert _run(pool, code, checks, 10, fn_name="f") == "runtime_error"
     code = "def f():\n    raise SystemExit(0)\n"
     assert _run(pool, code, checks, 10, fn_name="f") == "runtime_error"
-    assert _run(pool, "import os\nos._exit(0)", stdin(), 10) == "runtime_error"
+    # A stdin test runs in a process of its own, judged like a fresh one: os._exit(0) before any output
+    # is an empty (wrong) answer, and so is unflushed output lost to os._exit.
+    assert _run(pool, "import os\nos._exit(0)", stdin(), 10) == "wrong_answer"
+    assert _run(pool, "import os\nprint('ok')\nos._exit(0)", stdin(), 10) == "wrong_answer"
 
 
 def test_forging_protocol_messages(pool: JudgePool) -> None:
@@ -389,15 +392,18 @@ def test_forging_protocol_messages(pool: JudgePool) -> None:
 
 def test_the_program_cannot_see_other_processes_or_gain_privileges(pool: JudgePool) -> None:
     _need(pool, "pid", "uid")
+    # The program sees its own run only: its namespace's init (pid 1), its test runner and itself, all of
+    # its own uid - none of the host's processes, no other run's.
     code = """
     import os
     procs = [p for p in os.listdir("/proc") if p.isdigit()]
+    uids = {os.stat(f"/proc/{p}").st_uid for p in procs}
     try:
         os.setuid(0)
         root = True
     except OSError:
         root = False
-    print("ok" if (len(procs) > 1 or root or os.getuid() == 0) else "isolated")
+    print("ok" if (len(procs) > 3 or uids != {os.getuid()} or root or os.getuid() == 0) else "isolated")
     """
     assert _run(pool, code, stdin(), 10) == "wrong_answer"
 

@@ -1,27 +1,49 @@
-"""The untrusted side: runs one submission's tests in a loop inside the sandboxed child.
+"""The untrusted side: runs one submission's tests inside the sandbox.
 
-Everything in this module executes in the same process as the judged program, so nothing here is
-trusted by the judge: it only *reports* (program output, encoded return values, exceptions) and the
-judge decides. It never receives expected outputs or ``check`` sources. For ``check`` tests it serves
-calls from the trusted check runner (:mod:`.checker`) over a socket: resolve the candidate, look up a
+Everything in this module executes in the judged program's processes, so nothing here is trusted by
+the judge: it only *reports* (program output, encoded return values, exceptions, how a process ended)
+and the judge decides. It never receives expected outputs or ``check`` sources.
+
+Processes (all inside the run's PID namespace)::
+
+    U  PID 1: a minimal init (:func:`init_loop`); reaps, and reports how L ended
+    `- L  the test runner (:class:`Runner`): loads a call-based program once, serves ``check`` calls
+       `- C  one per stdin / functional test, forked from L: the test runs in a fresh process
+
+The program never runs as PID 1: the kernel drops default-action signals sent to a namespace's init,
+so a CPU-limit signal (``SIGPROF`` from the per-test CPU timer, ``SIGXCPU`` from ``RLIMIT_CPU``) would
+never end it. Each stdin/functional test runs in its own process C, forked from L, with its own fds
+0/1/2 on that test's files and its own ``sys.std*``: whatever a test does to stdin/stdout/stderr, fds,
+the recursion limit, the thread stack size, atexit, signals or module state dies with it, and C ends
+the way a fresh interpreter would (non-daemon threads joined, atexit handlers run, ``sys.stdout``
+flushed - exit status 120 if that fails; ``os._exit`` loses unflushed output). For ``check`` tests L
+serves the trusted check runner's calls (:mod:`.checker`) itself: resolve the candidate, look up a
 program-level name, call a handle, read an attribute.
 
-Messages it writes to the judge (one frame each): ``{"k": "ready"}`` after the program loaded,
-``{"k": "load", "err": status, "detail"}`` if it did not, ``{"k": "r", "i", "out"|"val"|"err", "cpu"}``
-per stdin/functional test.
+Messages to the judge (one frame each): ``{"k": "ready"}`` after the program loaded, ``{"k": "load",
+"err": status, "detail"}`` if it did not, ``{"k": "r", "i", "out"|"val"|"err", "cpu"}`` per
+stdin/functional test (the first frame for a test counts: C reports exceptions and return values, L
+reports output and how C ended), and ``{"k": "gone", "status", "cpu"}`` from U when L ended.
 """
 
 from __future__ import annotations
 
 import ast
+import atexit
 import builtins
 import contextlib
+import fcntl
+import gc
 import io
 import json
 import math
 import os
 import resource
+import select
+import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
 from typing import Any
@@ -110,14 +132,23 @@ class Program:
 
 
 class Runner:
-    """Runs the tests of one job and writes results to ``res_fd``."""
+    """L: runs the tests of one job (forking one process per stdin/functional test), reporting on ``res_fd``.
 
-    def __init__(self, job: dict, res_fd: int, rpc_fd: int, prelude: dict[str, Any]) -> None:
+    ``run_dir`` holds each test's input and output files; ``sweep`` (only inside a PID namespace, where
+    ``kill(-1)`` reaches nothing outside the run) kills whatever a test left running before the next.
+    """
+
+    def __init__(self, job: dict, res_fd: int, rpc_fd: int, prelude: dict[str, Any], run_dir: str = ".",
+                 sweep: bool = False) -> None:
         self.job = job
         self.res_fd = res_fd
         self.rpc_fd = rpc_fd
         self.prelude = prelude
-        self.time_limit = float(job["limits"]["time_limit_s"])
+        lim = job["limits"]
+        self.time_limit = float(lim["time_limit_s"])
+        self.wall_limit = float(lim.get("wall_s") or 2.5 * self.time_limit + 0.5)
+        self.run_dir = os.path.abspath(run_dir)
+        self.sweep = sweep
         self.handles: dict[int, Any] = {}
 
     def send(self, msg: dict) -> None:
@@ -131,83 +162,156 @@ class Runner:
             return
         tests = self.job["tests"]
         if any(t["t"] != "stdin" for t in tests):
+            _stdio(self._path("load-in", ""), self._path("load-out"))
+            limit_cpu(self.time_limit)
             try:
-                self._per_test_cpu()
                 prog.load()
             except BaseException as err:
+                release_cpu()
                 self.send({"k": "load", "err": exception_status(err), "detail": _detail(err)})
                 return
+            release_cpu()
+        gc.freeze()  # a forked test's collector then never touches (so never copies) the loaded heap
         self.send({"k": "ready"})
         for i, test in enumerate(tests):
-            self._per_test_cpu()
-            if test["t"] == "stdin":
-                self._run_stdin(prog, i, test["in"])
-            elif test["t"] == "functional":
-                self._run_call(prog, i, test["in"])
+            if test["t"] == "check":
+                _stdio(self._path("check-in", ""), self._path("check-out"))
+                limit_cpu(self.time_limit)
+                try:
+                    self._serve_check(prog)
+                finally:
+                    release_cpu()
             else:
-                self._serve_check(prog)
+                self._forked_test(prog, i, test)
 
-    def _per_test_cpu(self) -> None:
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        now = used.ru_utime + used.ru_stime
-        soft = math.ceil(now + self.time_limit) + 1
-        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-        if hard != resource.RLIM_INFINITY:
-            soft = min(soft, hard)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    def _path(self, name: str, content: str | None = None) -> str:
+        """``run_dir/name``, removed first; created with ``content`` if given."""
+        path = os.path.join(self.run_dir, name)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        if content is not None:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                view = memoryview(content.encode("utf-8", "surrogateescape"))
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+        return path
 
-    def _timed(self, fn: Any) -> tuple[float, BaseException | None, Any]:
-        t0 = time.process_time()
+    # ------------------------------------------------------- stdin / functional: one process per test
+    def _forked_test(self, prog: Program, i: int, test: dict) -> None:
+        args: list[Any] = []
+        if test["t"] == "functional":
+            try:
+                args = [json.loads(line) for line in test["in"].split("\n") if line.strip()]
+            except ValueError as err:
+                self.send({"k": "r", "i": i, "err": "sandbox_error", "detail": f"bad test input: {err}"})
+                return
+        in_path = self._path(f"in-{i}", test["in"] if test["t"] == "stdin" else "")
+        out_path = self._path(f"out-{i}")
+        work = self._path(f"cwd-{i}")
+        os.mkdir(work, 0o700)  # each test starts in an empty working directory
+        pid = os.fork()
+        if pid == 0:
+            self._child(prog, i, test["t"], args, in_path, out_path, work)  # never returns
+        status, cpu, timed_out = wait_child(pid, self.wall_limit)
+        if self.sweep:
+            sweep_namespace()
+        msg = self._outcome(i, test["t"], status, cpu, timed_out, out_path)
+        for path in (in_path, out_path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         try:
-            out = fn()
-            err = None
+            os.rmdir(work)
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)
+        self.send(msg)
+
+    def _outcome(self, i: int, kind: str, status: int, cpu: float, timed_out: bool, out_path: str) -> dict:
+        """L's report of test ``i`` from how its process ended (C's own report, if any, came first)."""
+        lim = self.time_limit
+        base = {"k": "r", "i": i, "cpu": round(cpu, 4)}
+        if timed_out:
+            return {**base, "err": "time_limit",
+                    "detail": f"wall clock over {self.wall_limit:.1f} s (CPU {cpu:.2f} s; limit {lim:g} s)"}
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            if sig in (signal.SIGPROF, signal.SIGXCPU) or (sig == signal.SIGKILL and cpu >= lim):
+                return {**base, "err": "time_limit", "detail": f"CPU time limit {lim:g} s (stopped at {cpu:.2f} s)"}
+            return {**base, "err": "runtime_error", "detail": f"killed by {signal_name(sig)}"}
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+        if cpu > lim:
+            return {**base, "err": "time_limit", "detail": f"CPU time {cpu:.2f} s over the {lim:g} s limit"}
+        if code != 0:
+            return {**base, "err": "runtime_error", "detail": f"exit status {code}"}
+        if kind == "stdin":
+            return {**base, "out": _read_text(out_path)}
+        return {**base, "err": "runtime_error", "detail": "the process ended (status 0) without returning a value"}
+
+    def _child(self, prog: Program, i: int, kind: str, args: list[Any], in_path: str, out_path: str,
+               work: str) -> None:
+        """C: run test ``i`` as a fresh process would, then exit with the status Python would."""
+        code = 1
+        try:
+            with contextlib.suppress(OSError):
+                os.close(self.rpc_fd)
+            _die_with_parent()
+            os.chdir(work)
+            for sig in (signal.SIGPROF, signal.SIGXCPU):
+                signal.signal(sig, signal.SIG_DFL)
+            _stdio(in_path, out_path)
+            limit_cpu(self.time_limit, lower_hard=True)
+            code = self._child_stdin(prog, i) if kind == "stdin" else self._child_call(prog, i, args)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+
+    def _child_stdin(self, prog: Program, i: int) -> int:
+        ns = prog.fresh_ns("__main__")
+        code, err = 0, None
+        try:
+            exec(prog.code, ns)
         except SystemExit as exc:
-            out = None
-            err = None if exc.code in (None, 0) else exc
+            code = exit_status(exc)
+            if code and not isinstance(exc.code, int):
+                err = exc
         except BaseException as exc:
-            out, err = None, exc
-        return time.process_time() - t0, err, out
+            err, code = exc, 1
+        code = finalise(code, ns)
+        if err is not None and time.process_time() <= self.time_limit:
+            with contextlib.suppress(BaseException):
+                self.send({"k": "r", "i": i, "err": exception_status(err), "detail": _detail(err),
+                           "cpu": round(time.process_time(), 4)})
+        return code
 
-    def _run_stdin(self, prog: Program, i: int, data: str) -> None:
-        _redirect(data)
-        cpu, err, _ = self._timed(lambda: exec(prog.code, prog.fresh_ns("__main__")))
-        flush_err = _flush()
-        if err is None and flush_err is not None:
-            err = flush_err
-        out = _read_stdout()
-        if err is not None:
-            self.send({"k": "r", "i": i, "err": exception_status(err), "detail": _detail(err), "cpu": cpu})
-        elif cpu > self.time_limit:
-            self.send({"k": "r", "i": i, "err": "time_limit", "cpu": cpu})
-        else:
-            self.send({"k": "r", "i": i, "out": out, "cpu": cpu})
-
-    def _run_call(self, prog: Program, i: int, data: str) -> None:
-        _redirect("")
+    def _child_call(self, prog: Program, i: int, args: list[Any]) -> int:
         try:
-            args = [json.loads(line) for line in data.split("\n") if line.strip()]
-        except ValueError as err:
-            self.send({"k": "r", "i": i, "err": "sandbox_error", "detail": f"bad test input: {err}"})
-            return
-        cpu, err, out = self._timed(lambda: prog.resolve(self.job.get("fn_name"))(*args))
-        _flush()
-        if err is not None:
-            self.send({"k": "r", "i": i, "err": exception_status(err), "detail": _detail(err), "cpu": cpu})
-            return
+            out = prog.resolve(self.job.get("fn_name"))(*args)
+        except SystemExit as exc:
+            self.send({"k": "r", "i": i, "err": "runtime_error",
+                       "detail": f"exit() during the call (SystemExit: {exc.code!r})"[:_MAX_DETAIL]})
+            return exit_status(exc) or 1
+        except BaseException as exc:
+            if time.process_time() <= self.time_limit:
+                self.send({"k": "r", "i": i, "err": exception_status(exc), "detail": _detail(exc),
+                           "cpu": round(time.process_time(), 4)})
+            return 1
+        cpu = time.process_time()
         if cpu > self.time_limit:
-            self.send({"k": "r", "i": i, "err": "time_limit", "cpu": cpu})
-            return
+            return 0  # L reports the CPU time
         try:
             val = wire.encode(out)
         except (ValueError, RecursionError, MemoryError) as exc:
             self.send({"k": "r", "i": i, "err": "wrong_answer", "detail": f"unencodable result: {exc}"})
-            return
-        self.send({"k": "r", "i": i, "val": val, "cpu": cpu})
+            return 0
+        self.send({"k": "r", "i": i, "val": val, "cpu": round(cpu, 4)})
+        _flush()
+        return 0
 
     # ----------------------------------------------------------- check tests: serve the check runner
     def _serve_check(self, prog: Program) -> None:
-        _redirect("")  # whatever the candidate prints goes to the run directory, bounded by FSIZE
         while True:
             req = wire.read_msg(self.rpc_fd)
             if req is None or req.get("op") == "end":
@@ -242,22 +346,153 @@ class Runner:
             return {"exc": type(exc).__name__, "msg": _detail(exc)}
 
 
+# --------------------------------------------------------------------------- U: the namespace's init
+def init_loop(lpid: int, res_fd: int) -> None:
+    """U: reap every process until L ends, then report how it ended (L's wait status and CPU seconds)."""
+    while True:
+        try:
+            pid, status, usage = os.wait4(-1, 0)
+        except ChildProcessError:
+            return
+        if pid == lpid:
+            with contextlib.suppress(OSError):
+                wire.write_msg(res_fd, {"k": "gone", "status": status,
+                                        "cpu": round(usage.ru_utime + usage.ru_stime, 4)})
+            return
+
+
+# --------------------------------------------------------------------------- processes and limits
+def sweep_namespace(within_s: float = 1.0) -> None:
+    """L, inside the run's PID namespace: SIGKILL whatever a test left running (daemons, children) and
+    wait until init has reaped it, so that the next test's process finds nothing of an earlier one.
+    ``kill(-1)`` reaches every process of the namespace but its init and the caller, nothing outside."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        return  # ESRCH: nothing was left
+    me, deadline = str(os.getpid()), time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            left = [p for p in os.listdir("/proc") if p.isdigit() and p not in ("1", me)]
+        except OSError:
+            return
+        if not left:
+            return
+        time.sleep(0.0005)
+
+
+def signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def _die_with_parent() -> None:
+    from . import sandbox
+
+    sandbox.die_with_parent()
+
+
+def limit_cpu(limit: float, lower_hard: bool = False) -> None:
+    """Stop the caller once it has used ``limit`` more CPU seconds.
+
+    ``SIGPROF`` from a CPU-time interval timer at the limit itself (precise: not rounded to seconds);
+    as a backstop for a program that catches or ignores it, ``RLIMIT_CPU``'s ``SIGXCPU`` a second or two
+    later and, with ``lower_hard``, its ``SIGKILL`` a second after that. Neither signal reaches a PID
+    namespace's init, which is why the program never runs as one.
+    """
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    now = usage.ru_utime + usage.ru_stime
+    with contextlib.suppress(ValueError, OSError):
+        signal.setitimer(signal.ITIMER_PROF, max(limit, 0.001))
+    soft = math.ceil(now + limit) + 1
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    new_hard = soft + 1 if lower_hard else hard
+    if hard != resource.RLIM_INFINITY:
+        new_hard = min(new_hard, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, new_hard))
+
+
+def release_cpu() -> None:
+    """Undo :func:`limit_cpu` (L between tests: its soft limit back to the submission's hard one)."""
+    with contextlib.suppress(ValueError, OSError):
+        signal.setitimer(signal.ITIMER_PROF, 0)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
+
+
+def wait_child(pid: int, wall_s: float) -> tuple[int, float, bool]:
+    """Wait for child ``pid`` for at most ``wall_s`` (then SIGKILL it); return (status, CPU s, timed out)."""
+    timed_out = False
+    try:
+        pfd: int | None = os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        pfd = None  # no pidfd (old kernel): the judge's wall deadline is the only wall limit
+    if pfd is not None:
+        try:
+            poller = select.poll()
+            poller.register(pfd, select.POLLIN)
+            deadline = time.monotonic() + wall_s
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    timed_out = True
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                    break
+                if poller.poll(int(left * 1000) + 1):
+                    break
+        finally:
+            os.close(pfd)
+    _, status, usage = os.wait4(pid, 0)
+    return status, usage.ru_utime + usage.ru_stime, timed_out
+
+
+def exit_status(exc: SystemExit) -> int:
+    """The process exit status Python gives ``raise SystemExit(code)``."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    return 1
+
+
+def finalise(code: int, ns: dict[str, Any]) -> int:
+    """What the interpreter does at exit, in its order: join non-daemon threads, run atexit handlers,
+    flush ``sys.stdout`` (a failure makes the status 120), then release the program's globals (files
+    it left open are flushed by their finalisers)."""
+    with contextlib.suppress(BaseException):
+        shutdown = getattr(threading, "_shutdown", None)
+        if shutdown is not None:
+            shutdown()
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    failed = _flush() is not None
+    with contextlib.suppress(BaseException):
+        ns.clear()
+        gc.collect()
+        _flush()
+    return 120 if failed and code == 0 else code
+
+
 # --------------------------------------------------------------------------- stdio plumbing
-_IN, _OUT, _ERR = "stdin.txt", "stdout.txt", "stderr.txt"
-
-
-def _redirect(data: str) -> None:
-    """Point fds 0/1/2 and sys.std* at fresh files in the run directory (real fds, ``.buffer`` works)."""
-    raw = data.encode("utf-8", "surrogateescape")
-    fd = os.open(_IN, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-    view = memoryview(raw)
-    while view:
-        view = view[os.write(fd, view):]
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.dup2(fd, 0)
-    os.close(fd)
-    for name, target in ((_OUT, 1), (_ERR, 2)):
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _stdio(in_path: str, out_path: str) -> None:
+    """Point fds 0/1/2 at ``in_path``, a fresh ``out_path`` and /dev/null, and ``sys.std*`` at new
+    streams on them (as an interpreter starting on those fds would have: ``.buffer`` works, ``close()``
+    leaves the fd open). Robust to any of 0/1/2 having been closed before."""
+    fds = [os.open(in_path, os.O_RDONLY),
+           os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600),
+           os.open(os.devnull, os.O_WRONLY)]
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in fds]
+    for fd in fds:
+        os.close(fd)
+    for target, fd in enumerate(high):
         os.dup2(fd, target)
         os.close(fd)
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
@@ -265,21 +500,26 @@ def _redirect(data: str) -> None:
     sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
                                                    encoding="utf-8", errors="surrogateescape")
     sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
-                                                   encoding="utf-8", errors="backslashreplace")
+                                                   encoding="utf-8", errors="backslashreplace", line_buffering=True)
 
 
 def _flush() -> BaseException | None:
+    """Flush ``sys.stdout`` then ``sys.stderr``; return the stdout error, if any."""
     err = None
-    for stream in (sys.stdout, sys.stderr):
-        if getattr(stream, "closed", False):
-            continue
+    for name in ("stdout", "stderr"):
         try:
-            stream.flush()
+            stream = getattr(sys, name)
+            if stream is not None and not stream.closed:
+                stream.flush()
         except BaseException as exc:
-            err = err or exc
+            if name == "stdout":
+                err = exc
     return err
 
 
-def _read_stdout() -> str:
-    with open(_OUT, "rb") as fh:
-        return fh.read().decode("utf-8", "replace")
+def _read_text(path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""

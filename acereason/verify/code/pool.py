@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import wire
-from .session import Checker, Limits, RunResult, Session
+from .session import WALL_FACTOR, WALL_SLACK_S, Checker, Limits, RunResult, Session
 
 CODE_DIR = os.path.dirname(os.path.abspath(__file__))
 _BOOT = ("import sys, types; pkg = types.ModuleType('_acereason_sandbox'); pkg.__path__ = [sys.argv[3]]; "
@@ -171,8 +171,11 @@ class Worker:
         job_w, res_r, tjob_w, tres_r = self.spare
         self.spare = None
         session = Session(tests, limits, all_tests, checker, res_r, tres_r)
+        # The runner's own wall limit per test comes half a second before the judge's deadline, so the
+        # run names the test and goes on to the next one under all_tests.
+        wall_s = limits.time_limit_s * WALL_FACTOR + WALL_SLACK_S - 0.5
         lim = {"time_limit_s": limits.time_limit_s, "memory_mb": limits.memory_mb, "nproc": limits.nproc,
-               "output_mb": limits.output_mb}
+               "output_mb": limits.output_mb, "wall_s": wall_s}
         ujob = {"code": code, "fn_name": fn_name, "limits": lim,
                 "tests": [{"t": t.testtype, "in": "" if t.testtype == "check" else t.input} for t in tests]}
         tjob = {"fn_name": fn_name, "all_tests": all_tests, "memory_mb": limits.memory_mb,

@@ -191,6 +191,28 @@ def raise_stack_limit(mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_STACK, (want, hard))
 
 
+def set_default_thread_stack(mb: int) -> None:
+    """Make ``mb`` MiB the stack size of threads created without an explicit one.
+
+    glibc takes that default from ``RLIMIT_STACK`` at process start, and the worker starts with a 1 GiB
+    stack limit (deep recursion in the main thread), so a plain ``threading.Thread`` would try to map
+    1 GiB and fail under ``RLIMIT_AS``. ``pthread_setattr_default_np`` sets what an ordinary process has
+    (8 MiB under the usual 8 MiB ``ulimit -s``); ``threading.stack_size()`` still reports 0.
+    """
+    try:
+        setdefault = _libc.pthread_setattr_default_np
+    except AttributeError:
+        return
+    attr = ctypes.create_string_buffer(256)  # larger than any pthread_attr_t
+    if _libc.pthread_attr_init(attr) != 0:
+        return
+    try:
+        if _libc.pthread_attr_setstacksize(attr, ctypes.c_size_t(mb << 20)) == 0:
+            setdefault(attr)
+    finally:
+        _libc.pthread_attr_destroy(attr)
+
+
 def die_with_parent() -> None:
     """Ask the kernel to SIGKILL the caller when its parent dies (set after any uid change)."""
     with contextlib.suppress(OSError):

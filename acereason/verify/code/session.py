@@ -48,20 +48,27 @@ class RunResult:
     load_detail: str = ""
 
 
-def describe_exit(status: int | None) -> tuple[str, str]:
-    """Map the program's wait status (as seen by its supervisor) to ``(status, detail)``."""
+def describe_exit(status: int | None, cpu: float | None = None, time_limit_s: float | None = None) -> tuple[str, str]:
+    """Map a wait status of the program's runner to ``(status, detail)``."""
     if status is None:
         return "runtime_error", "the program ended early"
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        if sig == signal.SIGXCPU:
-            return "time_limit", "CPU time limit (SIGXCPU)"
+        if sig in (signal.SIGXCPU, signal.SIGPROF):
+            limit = f"{time_limit_s:g} s " if time_limit_s else ""
+            return "time_limit", f"CPU time limit {limit}({name})"
         if sig == signal.SIGXFSZ:
             return "runtime_error", "output limit exceeded (SIGXFSZ)"
         return "runtime_error", f"killed by {name}"
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
     return "runtime_error", f"the program exited (code {code}) before finishing its tests"
+
+
+def brief(value: Any, n: int = 48) -> str:
+    """A short printable prefix of ``value`` for a verdict's detail."""
+    text = repr(value)
+    return text if len(text) <= n else text[:n] + "..."
 
 
 class Channel:
@@ -114,6 +121,7 @@ class Session:
         self.exit_status: int | None = None
         self.exit_seen = False
         self.died_tests: set[int] = set()
+        self.runner_status: int | None = None
 
     # -- decisions
     def _record(self, i: int, status: str, detail: str = "") -> None:
@@ -142,6 +150,10 @@ class Session:
         if not isinstance(msg, dict):
             return
         kind = msg.get("k")
+        if kind == "gone":  # U: how the runner L ended (untrusted, like all of the program's reports)
+            if type(msg.get("status")) is int:
+                self.runner_status = msg["status"]
+            return
         if kind == "load":
             status = msg.get("err")
             self.result.load_status = status if status in STATUSES else "runtime_error"
@@ -163,16 +175,22 @@ class Session:
                 got = msg["out"]
                 if type(got) is not str:
                     raise wire.WireError("stdout is not text")
+                want: Any = test.output
                 ok = (self.checker(test, test.output, got) if self.checker
                       else compare.stdout_matches(got, test.output))
+                what = "output"
             else:
                 got = wire.decode(msg["val"])
                 want = compare.parse_json_value(test.output)
                 ok = self.checker(test, want, got) if self.checker else compare.values_match(got, want)
+                what = "return value"
         except (KeyError, ValueError, wire.WireError) as err:
             self._record(i, "wrong_answer", f"unreadable result: {err}")
             return
-        self._record(i, "ok" if ok else "wrong_answer", "" if ok else "output differs from the expected")
+        if ok:
+            self._record(i, "ok")
+        else:
+            self._record(i, "wrong_answer", f"wrong {what}: expected {brief(want)}, got {brief(got)}")
 
     def _on_trusted(self, msg: Any) -> None:
         kind = msg.get("k") if isinstance(msg, dict) else None
@@ -251,7 +269,10 @@ class Session:
 
     def _program_gone(self) -> None:
         """The program's process ended: every unfinished test takes the reason it ended."""
-        status, detail = describe_exit(self.exit_status if self.exit_seen else None)
+        if self.runner_status is not None:
+            status, detail = describe_exit(self.runner_status, time_limit_s=self.limits.time_limit_s)
+        else:
+            status, detail = describe_exit(self.exit_status if self.exit_seen else None)
         if self.result.load_status is None:
             for i in range(len(self.tests)):
                 self._record(i, status, detail)

@@ -6,8 +6,10 @@ Process tree of one worker::
       `- zygote  Z: fresh interpreter, harness imported, isolated once (net/ipc/uts/mount namespaces,
          |          pivoted into a read-only minimal root); never sees any submission
          `- run supervisor R (forked per submission; also the trusted check runner, own uid)
-              `- program U (forked by R into a fresh PID namespace as its PID 1; own uid, rlimits)
-                   `- whatever the program starts (dies with U: the kernel empties the namespace)
+              `- U (forked by R into a fresh PID namespace as its PID 1, its init; own uid)
+                   `- test runner L (own uid, rlimits; loads a call-based program, serves checks)
+                        `- one process C per stdin/functional test (the program runs here)
+                             `- whatever the program starts (dies with U: the kernel empties the namespace)
 
 Z forks R on request and hands it the run's pipe ends (received from the judge with SCM_RIGHTS), so
 the judge talks to R and U directly and Z never touches a submission or a test. Z kills and reaps
@@ -297,15 +299,29 @@ def supervise(req: dict, fds: list[int], run_dir: str, prelude_ns: dict, layers:
             os.close(tres_w)
             rpc_t.close()
             prepare_program_sandbox(run_dir, layers, keep=(job_r, res_w, rpc_u.fileno()))
-            job = wire.read_msg(job_r)
+            # U is PID 1 of the namespace, and the kernel drops default-action signals sent to a
+            # namespace's init - the CPU-limit signals included - so the program never runs here: U
+            # forks the test runner L (which forks one process per test) and only reaps until L ends.
+            started_r, started_w = os.pipe()
+            lpid = os.fork()
+            if lpid == 0:
+                os.close(started_r)
+                run_program(job_r, res_w, rpc_u.fileno(), run_dir, uid, prelude_ns, layers, started_w)
+            os.close(started_w)
             os.close(job_r)
-            if job is not None:
-                enter_program_sandbox(job, uid, layers)
-                harness.Runner(job, res_w, rpc_u.fileno(), prelude_ns).run()
+            rpc_u.close()
+            # Like L, U waits as root for the job (a warm spare has no uid's process but its R), then drops.
+            with contextlib.suppress(OSError):
+                os.read(started_r, 1)
+            os.close(started_r)
+            if layers["uid"]:
+                sandbox.drop_privileges(uid, uid)
+            with contextlib.suppress(OSError):
+                sandbox.prctl(sandbox.PR_SET_NO_NEW_PRIVS, 1)
+            sandbox.die_with_parent()
+            harness.init_loop(lpid, res_w)
             code = 0
         finally:
-            with contextlib.suppress(BaseException):
-                harness._flush()
             os._exit(code)
     os.close(job_r)
     os.close(res_w)
@@ -338,6 +354,25 @@ def supervise(req: dict, fds: list[int], run_dir: str, prelude_ns: dict, layers:
     rpc_t.close()
     _, status = os.waitpid(upid, 0)
     wire.write_msg(tres_w, {"k": "exit", "status": status})
+
+
+def run_program(job_r: int, res_w: int, rpc_fd: int, run_dir: str, uid: int, prelude_ns: dict,
+                layers: dict[str, bool], started_w: int) -> None:
+    """L: wait for the job, enter the program's sandbox and run its tests; never returns."""
+    code = 1
+    try:
+        sandbox.die_with_parent()
+        job = wire.read_msg(job_r)
+        os.close(job_r)
+        os.close(started_w)  # U's cue that the spare is in use
+        if job is not None:
+            enter_program_sandbox(job, uid, layers)
+            harness.Runner(job, res_w, rpc_fd, prelude_ns, run_dir, sweep=layers["pid"]).run()
+        code = 0
+    finally:
+        with contextlib.suppress(BaseException):
+            harness._flush()
+        os._exit(code)
 
 
 def prepare_program_sandbox(run_dir: str, layers: dict[str, bool], keep: tuple[int, ...]) -> None:
@@ -382,5 +417,6 @@ def main() -> None:
     ctl = socket.socket(fileno=int(sys.argv[1]))
     config = json.loads(sys.argv[2])
     sys.set_int_max_str_digits(0)
+    sandbox.set_default_thread_stack(8)
     Zygote(ctl, config).serve()
     os._exit(0)
