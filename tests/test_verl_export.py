@@ -75,15 +75,16 @@ def test_layout_and_launch_order(exported: tuple[Path, Path]) -> None:
     script = (out / "launch.sh").read_text()
     assert subprocess.run(["bash", "-n", str(out / "launch.sh")]).returncode == 0
     order = [script.index(f"run_one {n}") for n in
-             ["00-math-8k", "01-math-16k", "02-math-24k", "03-code-24k", "04-code-32k-epoch1", "04-code-32k-epoch2",
-              "04-code-32k-epoch3", "05-math-32k"]]
+             ["00-math-8k", "01-math-16k", "02-math-24k", "03-code-24k", "04-code-32k", "05-math-32k"]]
     assert order == sorted(order)
     assert "python -m verl.trainer.main_ppo" in script.replace('"$PYTHON"', "python")
     assert "verl.model_merger merge --backend fsdp" in script
     # each run starts from the previous run's merged model
-    o2, o5e2 = _overrides(out / "01-math-16k" / "overrides.txt"), _overrides(out / "04-code-32k/epoch-2/overrides.txt")
+    o2, o6 = _overrides(out / "01-math-16k" / "overrides.txt"), _overrides(out / "05-math-32k" / "overrides.txt")
     assert o2["actor_rollout_ref.model.path"] == str(out / "00-math-8k" / "hf")
-    assert o5e2["actor_rollout_ref.model.path"] == str(out / "04-code-32k" / "hf")
+    assert o6["actor_rollout_ref.model.path"] == str(out / "04-code-32k" / "hf")
+    # the code stage with per-epoch schedules and epoch-wise removal is one veRL run, not one per epoch
+    assert not list(out.glob("*/epoch-*")) and script.count("\nrun_one ") == 6
 
 
 def test_overrides_express_the_recipe(exported: tuple[Path, Path]) -> None:
@@ -107,12 +108,26 @@ def test_overrides_express_the_recipe(exported: tuple[Path, Path]) -> None:
     code = _overrides(out / "03-code-24k" / "overrides.txt")
     assert (code["actor_rollout_ref.actor.optim.lr"], code["actor_rollout_ref.rollout.temperature"],
             code["data.max_response_length"]) == ("5e-06", "0.6", "24576")
-    e3 = _overrides(out / "04-code-32k" / "epoch-3" / "overrides.txt")
-    assert (e3["actor_rollout_ref.rollout.n"], e3["actor_rollout_ref.rollout.temperature"],
-            e3["trainer.total_epochs"]) == ("16", "1.0", "1")
+    c2 = _overrides(out / "04-code-32k" / "overrides.txt")
+    assert (c2["actor_rollout_ref.rollout.n"], c2["actor_rollout_ref.rollout.temperature"],
+            c2["trainer.total_epochs"]) == ("8", "0.6", "3")
+    # the plugin: our trainer mode with the stage's epoch rules, our batch reward manager
+    assert c2["trainer.v1.trainer_mode"] == "acereason"
+    assert (c2["+acereason.stage.epochs"], c2["+acereason.stage.remove_solved_each_epoch"],
+            c2["+acereason.stage.rollouts_schedule"], c2["+acereason.stage.temperature_schedule"],
+            c2["+acereason.stage.overlong_filtering"]) == ("3", "true", "[8,16]", "[0.6,0.8,1.0]", "false")
+    assert (c2["reward.reward_manager.source"], c2["reward.reward_manager.name"],
+            c2["reward.reward_manager.module.path"], c2["+acereason.reward.timeout_s"]) == (
+        "importlib", "AceReasonRewardManager", "'pkg://acereason.integrations.verl_reward_manager'", "30.0")
+    assert o["+acereason.stage.overlong_filtering"] == "true"
     assert _overrides(out / "01-math-16k" / "overrides.txt")["actor_rollout_ref.rollout.n"] == "16"
-    stage = json.loads((out / "00-math-8k" / "stage.json").read_text())
-    assert any("overlong_filtering" in n for n in stage["not_expressed_in_verl"])
+    # not_expressed_in_verl: only what truly remains, each with its reason
+    notes = {n: json.loads((out / n / "stage.json").read_text())["not_expressed_in_verl"]
+             for n in ("00-math-8k", "03-code-24k", "04-code-32k", "05-math-32k")}
+    assert notes["00-math-8k"] == [] and notes["03-code-24k"] == []
+    assert len(notes["04-code-32k"]) == 1 and "temperature_schedule" in notes["04-code-32k"][0]
+    assert "no per-prompt override" in notes["04-code-32k"][0]
+    assert len(notes["05-math-32k"]) == 1 and "only_unsolved_from" in notes["05-math-32k"][0]
     f = json.loads((out / "02-math-24k" / "stage.json").read_text())["runs"][0]["filter"]
     assert (f["samples"], f["max_pass_rate"]) == (16, 0.375)
 
@@ -254,11 +269,10 @@ def test_launch_script_runs_stages_in_order_and_resumes(tmp_path: Path) -> None:
     trained = [next(a.split("=", 1)[1] for a in c.split() if a.startswith("trainer.experiment_name="))
                for c in calls if "main_ppo" in c]
     # finished stages are skipped; the rest run in order, filters right before their runs
-    assert trained == ["03-code-24k", "04-code-32k-epoch1", "04-code-32k-epoch2", "04-code-32k-epoch3",
-                       "05-math-32k"]
+    assert trained == ["03-code-24k", "04-code-32k", "05-math-32k"]
     kinds = [c.split()[1] for c in calls]
     assert kinds == ["verl.trainer.main_ppo", "verl.model_merger"] * 2 + [
-        "acereason", "verl.trainer.main_ppo", "verl.model_merger"] * 3
+        "acereason", "verl.trainer.main_ppo", "verl.model_merger"]
     merge = next(c for c in calls if "model_merger" in c)
     run = out / "03-code-24k"
     assert f"--local_dir {run}/checkpoints/global_step_7/actor --target_dir {run}/hf.tmp" in merge

@@ -109,6 +109,18 @@ def _check_data_and_reward(cfg: Any, rows: int = 4) -> dict[str, Any]:
     return {"dataset_rows": len(dataset), "parquet_rows": len(table), "scores": scored}
 
 
+def _extensions(cfg: Any) -> dict[str, Any]:
+    """The trainer and reward manager classes veRL resolves for the run (our plugin's, when it is used)."""
+    from verl.trainer.ppo.reward import resolve_reward_manager_cls
+
+    out: dict[str, Any] = {"reward_manager_cls": resolve_reward_manager_cls(cfg).__name__}
+    if cfg.trainer.get("use_v1", False):
+        from verl.trainer.ppo.v1 import get_trainer_cls
+
+        out["trainer_cls"] = get_trainer_cls(cfg.trainer.v1.trainer_mode).__name__
+    return out
+
+
 def check(overrides: list[str], stand_in_model: str | None = None) -> dict[str, Any]:
     """Compose and validate one run's overrides; raises on the first problem.
 
@@ -148,10 +160,10 @@ def check(overrides: list[str], stand_in_model: str | None = None) -> dict[str, 
     values = {}
     for line in overrides:
         key = line.split("=", 1)[0]
-        values[key] = OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, key)}))["v"]
+        values[key] = OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, key.lstrip("+"))}))["v"]
     out: dict[str, Any] = {"ok": True, "verl": verl.__version__, "uses_ref": use_ref, "uses_critic": use_critic,
                            "checked_sections": sections, "skipped_sections": skipped, "values": values,
-                           "model_stood_in_for": stood_in}
+                           "model_stood_in_for": stood_in, **_extensions(cfg)}
     if not have_model:
         out["data_and_reward"] = "skipped: no model directory for the tokenizer"
     elif not all(Path(f).exists() for f in cfg.data.train_files):

@@ -9,9 +9,10 @@ on the shared filesystem at the path the cluster sees):
 * ``NN-<stage>/overrides.txt`` — one Hydra override per line for ``python -m verl.trainer.main_ppo``.
 * ``NN-<stage>/stage.json`` — what the launch script needs: the run list, the stage-entry filter, notes on
   recipe settings veRL cannot express.
-* ``NN-<stage>/epoch-K/overrides.txt`` — stages with per-epoch schedules or epoch-wise removal of solved
-  problems run one veRL run per epoch; epoch K's ``train.parquet`` is written at run time by
-  ``acereason export verl-filter`` from epoch K-1's problems.
+* One veRL run per stage, epochs included: epoch-wise removal of solved prompts, per-epoch group sizes, overlong
+  masking and zero-variance dropping run inside it, in our veRL plugin's trainer mode ``acereason``
+  (:mod:`acereason.integrations.verl_trainer`), and rewards come from our batch reward manager
+  (:mod:`acereason.integrations.verl_reward_manager`).
 * ``launch.sh`` — runs every stage in order: filter (if the stage has one), train, merge the last
   checkpoint to Hugging Face format (``RUN/hf``), which is the next run's ``actor_rollout_ref.model.path``.
 * ``reward_fn.py`` — only for a recipe with a custom ``train.reward_fn``: the veRL reward function that
@@ -131,11 +132,6 @@ class RunPlan:
     """Spec for ``acereason export verl-filter`` run before training (None: train on train_file as is)."""
 
 
-def _split_epochs(stage: StageCfg) -> bool:
-    scheduled = stage.temperature_schedule or stage.rollouts_schedule or stage.remove_solved_each_epoch
-    return bool(scheduled) and (stage.epochs or 1) > 1
-
-
 def load_for_export(recipe_path: str | Path, check_files: bool, model_path: str | None) -> Recipe:
     """The recipe, with its data files checked when ``check_files``; its local ``model.path`` is checked only
     when no ``model_path`` replaces it (the cluster's model need not exist on the exporting machine)."""
@@ -216,33 +212,18 @@ def export_recipe(recipe_path: str | Path, out_dir: str | Path, cluster: Cluster
                      "max_tokens": (f.max_tokens if f else None) or stage.max_response_tokens,
                      "temperature": stage.temperature_at(0), "top_p": stage.top_p,
                      "input": str(sdir / "candidates.parquet"), "output": str(train_file)}
-        split = _split_epochs(stage)
-        n_runs = (stage.epochs or 1) if split else 1
-        stage_runs = []
-        for e in range(n_runs):
-            rdir = sdir if e == 0 else sdir / f"epoch-{e + 1}"
-            rdir.mkdir(parents=True, exist_ok=True)
-            rtrain = rdir / "train.parquet"
-            name = label + (f"-epoch{e + 1}" if split else "")
-            filt = entry if e == 0 else {
-                # epoch-wise removal: drop problems the previous epoch's policy solves in all G samples
-                "samples": stage.group_size_at(e - 1), "min_pass_rate": 0.0,
-                "max_pass_rate": ((stage.group_size_at(e - 1) - 1) / stage.group_size_at(e - 1)
-                                  if stage.remove_solved_each_epoch else 1.0),
-                "max_tokens": stage.max_response_tokens, "temperature": stage.temperature_at(e - 1),
-                "top_p": stage.top_p, "input": str((sdir if e == 1 else sdir / f"epoch-{e}") / "train.parquet"),
-                "output": str(rtrain)}
-            lines = stage_overrides(recipe, stage, run_name=name, train_file=rtrain, model_path=prev_model,
-                                    checkpoint_dir=rdir / "checkpoints", reward_path=reward, cluster=cluster,
-                                    epoch=e, epochs=1 if split else None)
-            spaced = [ln for ln in lines if any(ch.isspace() for ch in ln)]
-            if spaced:  # launch.sh passes $(cat overrides.txt): a space would split an override in two
-                raise OptionError("--override" if spaced[0] in cluster.extra else "--out/--model-path",
-                                  f"override contains whitespace (use paths without spaces): {spaced[0]}")
-            write_text(rdir / "overrides.txt", "\n".join(lines) + "\n")
-            plan = RunPlan(dir=str(rdir), name=name, model_path=prev_model, train_file=str(rtrain), filter=filt)
-            stage_runs.append(plan)
-            prev_model = str(rdir / "hf")
+        # one veRL run per stage: epochs, epoch-wise removal and per-epoch group sizes run inside it, in our
+        # trainer extension (trainer.v1.trainer_mode=acereason), with the optimizer kept across epochs
+        lines = stage_overrides(recipe, stage, run_name=label, train_file=train_file, model_path=prev_model,
+                                checkpoint_dir=sdir / "checkpoints", reward_path=reward, cluster=cluster)
+        spaced = [ln for ln in lines if any(ch.isspace() for ch in ln)]
+        if spaced:  # launch.sh passes $(cat overrides.txt): a space would split an override in two
+            raise OptionError("--override" if spaced[0] in cluster.extra else "--out/--model-path",
+                              f"override contains whitespace (use paths without spaces): {spaced[0]}")
+        write_text(sdir / "overrides.txt", "\n".join(lines) + "\n")
+        stage_runs = [RunPlan(dir=str(sdir), name=label, model_path=prev_model, train_file=str(train_file),
+                              filter=entry)]
+        prev_model = str(sdir / "hf")
         info = {"stage": stage.name, "index": i, "domain": stage.domain, "recipe": str(Path(recipe_path).resolve()),
                 "math_instruction": t.math_instruction, "code_instruction": t.code_instruction,
                 "system_prompt": t.system_prompt, "reward": {"path": reward, "reward_fn": t.reward_fn},
@@ -265,7 +246,7 @@ def launch_script(name: str, runs: list[RunPlan]) -> str:
         body.append(f"run_one {q(r.name)} {q(r.dir)} {stage_dir} {filt} {q(r.model_path)}")
     runs_text = "\n".join(body)
     return f"""#!/usr/bin/env bash
-# {name}: generated by `acereason export verl`. Runs each stage (or epoch) of the recipe as one veRL run:
+# {name}: generated by `acereason export verl`. Runs each stage of the recipe as one veRL run (epochs inside):
 #   1. stage-entry filter (pass rate / solved problems) with the entering policy: acereason export verl-filter
 #   2. python -m verl.trainer.main_ppo $(cat overrides.txt)
 #   3. merge the last FSDP checkpoint into RUN/hf (Hugging Face format): the next run's model.

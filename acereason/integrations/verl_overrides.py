@@ -44,8 +44,9 @@ class ClusterCfg:
     rollout_engine: str = "vllm"
     logger: tuple[str, ...] = ("console",)
     """veRL tracking backends (add ``wandb`` when a key is configured)."""
-    reward_workers: int = 8
-    """veRL reward-loop workers; each scores samples with our verifiers (code uses the sandbox pool)."""
+    reward_workers: int | None = None
+    """veRL reward-loop workers (default: one per node; each judges its batches on a sandbox pool of all the
+    node's cores, so more than one per node only oversubscribes the cores)."""
     extra: list[str] = field(default_factory=list)
     """Further ``key=value`` overrides appended to every run (cluster specifics)."""
 
@@ -140,10 +141,23 @@ def stage_overrides(recipe: Recipe, stage: StageCfg, *, run_name: str, train_fil
         # DAPO dynamic sampling: keep drawing prompts until the batch holds only mixed groups
         kv += [("algorithm.filter_groups.enable", True), ("algorithm.filter_groups.metric", "acc")]
     kv += [
-        # reward: our verifiers
+        # reward: our verifiers (per sample through compute_score, or in batches by our reward manager)
         ("reward.custom_reward_function.path", reward_path),
         ("reward.custom_reward_function.name", "compute_score"),
-        ("reward.num_workers", c.reward_workers),
+        ("reward.num_workers", c.reward_workers or c.nnodes),
+    ]
+    if not t.reward_fn:  # a custom train.reward_fn keeps veRL's per-sample manager with its adapter
+        kv += [
+            ("reward.reward_manager.source", "importlib"),
+            ("reward.reward_manager.name", "AceReasonRewardManager"),
+            ("reward.reward_manager.module.path", REWARD_MANAGER_MODULE),
+            ("+acereason.reward.timeout_s", float(t.reward_timeout_s)),
+            ("+acereason.reward.workers", t.verify_workers),
+        ]
+    kv += [
+        # our trainer extension (registered by the plugin): epochs, loss masks, verdict metrics in one run
+        ("trainer.v1.trainer_mode", "acereason"),
+        *((f"+acereason.stage.{k}", v) for k, v in plugin_stage(stage).items()),
         # trainer
         ("trainer.project_name", recipe.name),
         ("trainer.experiment_name", run_name),
@@ -167,26 +181,43 @@ def stage_overrides(recipe: Recipe, stage: StageCfg, *, run_name: str, train_fil
     return out + list(c.extra)
 
 
+REWARD_MANAGER_MODULE = "pkg://acereason.integrations.verl_reward_manager"
+"""Where veRL imports our batch reward manager from (``reward.reward_manager.source=importlib``)."""
+
+
+def plugin_stage(stage: StageCfg) -> dict[str, object]:
+    """The stage settings our trainer extension reads (``+acereason.stage.*``; see
+    :class:`acereason.integrations.verl_trainer.StageSpec`)."""
+    d: dict[str, object] = {
+        "epochs": stage.epochs or 1, "temperature": stage.temperature,
+        "rollouts_per_prompt": stage.rollouts_per_prompt,
+        "remove_solved_each_epoch": stage.remove_solved_each_epoch,
+        "overlong_filtering": stage.overlong_filtering, "zero_variance_groups": stage.zero_variance_groups,
+    }
+    if stage.temperature_schedule:
+        d["temperature_schedule"] = list(stage.temperature_schedule)
+    if stage.rollouts_schedule:
+        d["rollouts_schedule"] = list(stage.rollouts_schedule)
+    if stage.entropy_target is not None:
+        d["entropy_target"] = stage.entropy_target
+    return d
+
+
 def unexpressed(stage: StageCfg) -> list[str]:
     """Recipe settings veRL's ``main_ppo`` has no knob for, and what the export does about each."""
     notes = []
-    if stage.overlong_filtering:
-        notes.append("overlong_filtering: veRL 0.9 has no loss mask for truncated responses (DAPO's overlong "
-                     "buffer is a length penalty, not the same); truncated responses train with reward 0.")
+    if stage.temperature_schedule and len(set(stage.temperature_schedule)) > 1:
+        notes.append(f"temperature_schedule={stage.temperature_schedule}: the whole run samples at "
+                     f"{stage.temperature_at(0)}; veRL 0.9.1's agent loop takes the sampling temperature from "
+                     "actor_rollout_ref.rollout.temperature inside its Ray workers, with no per-prompt override "
+                     "(group size has one, __rollout_n__, and is carried). Our trainer logs the scheduled value "
+                     "as acereason/temperature.")
     if stage.entropy_target is not None:
-        notes.append(f"entropy_target={stage.entropy_target}: veRL has no adaptive temperature; the run uses "
-                     f"the fixed temperature {stage.temperature}.")
-    if stage.zero_variance_groups == "drop":
-        notes.append("zero_variance_groups=drop: no veRL knob; such groups keep advantage 0 (= 'keep').")
+        notes.append(f"entropy_target={stage.entropy_target}: computed by our trainer (acereason/temperature) "
+                     f"but not applied to vLLM, for the same reason; sampling stays at {stage.temperature}.")
     if stage.replay_data:
         notes.append(f"replay_data: mixed into the parquet at the recipe's fraction ({stage.replay_fraction}) "
                      "instead of per batch; batches hold that fraction in expectation.")
-    if stage.temperature_schedule or stage.rollouts_schedule or stage.remove_solved_each_epoch:
-        notes.append("per-epoch temperature / group size / removal of solved problems: one veRL run per epoch "
-                     "(epoch-K/), each starting from the previous epoch's merged model with a fresh optimizer; "
-                     "'solved by every rollout' is measured by `acereason export verl-filter` re-sampling the "
-                     "epoch's problems with the epoch-end policy (G samples at the epoch's temperature), not "
-                     "from the rollouts veRL drew during the epoch.")
     if stage.only_unsolved_from:
         notes.append(f"only_unsolved_from={stage.only_unsolved_from}: veRL keeps no per-prompt history; "
                      "`acereason export verl-filter` drops prompts the entering policy solves in every sample "
