@@ -101,7 +101,7 @@ def test_response_logprobs_match_full_logits() -> None:
     ids, attn, mask = _pad_batch(samples, tok.pad_token_id, torch.device("cpu"))
     fast, ent = response_logprobs(model, ids, attn, mask, temperature=0.7, with_entropy=True)
     logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]
-    full = algos.gather_logprobs(logits, ids[:, 1:]) * mask
+    full = algos.gather_logprobs(logits / 0.7, ids[:, 1:]) * mask  # log-probs under the sampling temperature
     assert torch.allclose(fast, full, atol=1e-5)
     assert torch.allclose(ent, algos.token_entropy(logits / 0.7) * mask, atol=1e-4)
     assert int(mask.sum()) == 8

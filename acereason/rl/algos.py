@@ -163,3 +163,22 @@ def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     """Log-probability of ``targets`` (B, T) under ``logits`` (B, T, V), computed without materialising a
     second (B, T, V) float tensor beyond the log-softmax."""
     return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def truncated_is_weights(train_logp: torch.Tensor, sampler_logp: torch.Tensor, cap: float) -> torch.Tensor:
+    """Truncated importance weights ``min(exp(train_logp - sampler_logp), cap)``, detached.
+
+    They correct for the sampler (another engine, another precision) and the training forward disagreeing
+    about the policy that sampled: each token's loss is scaled by how much more likely the training engine
+    finds it than the sampler did, capped at ``cap`` so that rare tokens cannot blow up the update
+    (truncated IS, Yao et al. 2025, "Your efficient RL framework secretly brings you off-policy RL training").
+    ``train_logp`` is the training engine's log-prob of the policy that sampled (on-policy: the forward itself).
+    """
+    return torch.exp(train_logp.detach().float() - sampler_logp.float()).clamp(max=cap)
+
+
+def truncated_is_weights_ref(train_logp: list[float], sampler_logp: list[float], cap: float) -> list[float]:
+    """Loop reference for :func:`truncated_is_weights`."""
+    import math
+
+    return [min(math.exp(t - s), cap) for t, s in zip(train_logp, sampler_logp, strict=True)]

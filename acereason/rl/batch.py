@@ -3,15 +3,23 @@
 The loss is built in two visible steps: a per-token loss (B, T) from :mod:`acereason.rl.algos`, then one
 explicit aggregation whose denominator is the *whole rollout batch* (token-mean: total response tokens),
 so micro-batching with gradient accumulation gives exactly the full-batch gradient.
+
+Log-probs are those of the distribution the rollouts were sampled from: the logits divided by the sampling
+temperature before the softmax (as TRL and veRL do), so that on-policy the training forward's log-prob of
+each sampled token equals the sampler's (``ratio = 1``). They come from the memory-bounded head
+(:mod:`acereason.rl.head`): at most one chunk of (positions x vocab) logits exists at a time.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import torch
 
 from acereason.rl import algos
+from acereason.rl.head import chunked_head_logprobs
+from acereason.rl.microbatch import Plan, plan_micro_batches, supports_packing
 
 
 @dataclass
@@ -22,6 +30,8 @@ class Sample:
     response_ids: list[int]
     advantage: float
     train_mask: bool  # False: counted in stats but excluded from the loss (overlong filtering, dropped groups)
+    sampler_logprobs: list[float] | None = None
+    """The sampler's log-prob of each response token (under the sampling temperature), when it returned them."""
 
 
 @dataclass
@@ -31,6 +41,9 @@ class StepStats:
     entropy: float
     kl: float
     tokens: int
+    padding_frac: float = 0.0
+    micro_batches: int = 0
+    mismatch: dict[str, float] = field(default_factory=dict)
 
 
 def _pad_batch(samples: list[Sample], pad_id: int, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -50,69 +63,154 @@ def _pad_batch(samples: list[Sample], pad_id: int, device: torch.device) -> tupl
     return ids.to(device), attn.to(device), resp.to(device)
 
 
-def response_logprobs(model: torch.nn.Module, ids: torch.Tensor, attn: torch.Tensor, resp_mask: torch.Tensor,
-                      temperature: float = 1.0, with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Log-probs (B, L-1) of each next token at the response positions (0 elsewhere), and optionally the
-    detached entropy of the distribution at ``temperature`` (the quantity AceReason 1.1 holds near 0.3).
+def _pack_batch(samples: list[Sample], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The samples concatenated into one row: ``ids`` (1, L), ``position_ids`` (1, L) restarting at 0 for each
+    sequence (which is how packing-aware attention finds the boundaries) and ``resp_mask`` (1, L-1)."""
+    ids: list[int] = []
+    pos: list[int] = []
+    resp: list[float] = []
+    for s in samples:
+        seq = s.prompt_ids + s.response_ids
+        ids += seq
+        pos += range(len(seq))
+        # position j predicts token j+1: response targets, then the boundary (next sequence's first token)
+        resp += [0.0] * (len(s.prompt_ids) - 1) + [1.0] * len(s.response_ids) + [0.0]
+    return (torch.tensor([ids], device=device), torch.tensor([pos], device=device),
+            torch.tensor([resp[:-1]], device=device))
 
-    The LM head and softmax run only on response positions: prompt positions never need a (V,) row, which
-    saves most of the head's time and memory when prompts are long or the vocabulary is large.
+
+def flat_logprobs(model: torch.nn.Module, ids: torch.Tensor, attn: torch.Tensor | None, resp_mask: torch.Tensor,
+                  temperature: float = 1.0, position_ids: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs (N,) of the N response tokens under ``softmax(logits / temperature)`` and the detached
+    entropy (N,) of that distribution, in row-major order of ``resp_mask``.
+
+    For Hugging Face ``*ForCausalLM`` models the decoder runs once and the head runs only on response
+    positions, in chunks (:func:`~acereason.rl.head.chunked_head_logprobs`); any other causal LM falls back
+    to its full logits.
     """
-    sel = resp_mask.bool()  # (B, L-1)
+    sel = resp_mask.bool()
+    targets = ids[:, 1:][sel]  # (N,)
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+    kwargs: dict = {"use_cache": False}  # no KV cache in a training forward (and packing needs none)
+    if position_ids is not None:
+        kwargs["position_ids"] = position_ids
     if head is not None and decoder is not None and type(model).__name__.endswith("ForCausalLM"):
-        hidden = decoder(input_ids=ids, attention_mask=attn).last_hidden_state  # (B, L, H)
-        logits = head(hidden[:, :-1][sel])  # (N, V) for the N response positions
-    else:  # any other causal LM: full logits, then select
-        logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1][sel]
-    targets = ids[:, 1:][sel]  # (N,)
-    lp = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (N,)
-    logp = torch.zeros(sel.shape, dtype=lp.dtype, device=lp.device).masked_scatter(sel, lp)  # (B, L-1)
-    ent = None
-    if with_entropy:
-        with torch.no_grad():
-            e = algos.token_entropy(logits.detach().float() / temperature)  # (N,)
-            ent = torch.zeros(sel.shape, dtype=e.dtype, device=e.device).masked_scatter(sel, e)
+        hidden = decoder(input_ids=ids, attention_mask=attn, **kwargs).last_hidden_state  # (B, L, H)
+        return chunked_head_logprobs(hidden[:, :-1][sel], head, targets, temperature)
+    logits = model(input_ids=ids, attention_mask=attn, **kwargs).logits[:, :-1][sel].float() / temperature
+    lp = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return lp, algos.token_entropy(logits.detach())
+
+
+def response_logprobs(model: torch.nn.Module, ids: torch.Tensor, attn: torch.Tensor, resp_mask: torch.Tensor,
+                      temperature: float = 1.0, with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Log-probs (B, L-1) of each next token at the response positions (0 elsewhere) under the distribution
+    at ``temperature``, and optionally the detached entropy of that distribution (the quantity AceReason 1.1
+    holds near 0.3)."""
+    sel = resp_mask.bool()
+    lp, e = flat_logprobs(model, ids, attn, resp_mask, temperature)
+    logp = torch.zeros(sel.shape, dtype=lp.dtype, device=lp.device).masked_scatter(sel, lp)
+    ent = torch.zeros(sel.shape, dtype=e.dtype, device=e.device).masked_scatter(sel, e) if with_entropy else None
     return logp, ent
+
+
+def _response_layout(lengths: list[int], device: torch.device) -> torch.Tensor:
+    """(b, R) mask of each sample's response tokens, R the longest response (the loss's layout)."""
+    r = torch.arange(max(lengths), device=device)
+    return r[None, :] < torch.tensor(lengths, device=device)[:, None]
+
+
+def _to_layout(flat: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(sel.shape, dtype=flat.dtype, device=flat.device).masked_scatter(sel, flat)
+
+
+def _micro_logprobs(model: torch.nn.Module, chunk: list[Sample], pad_id: int, device: torch.device, packed: bool,
+                    temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    if packed:
+        ids, pos, mask = _pack_batch(chunk, device)
+        return flat_logprobs(model, ids, None, mask, temperature, position_ids=pos)
+    ids, attn, mask = _pad_batch(chunk, pad_id, device)
+    return flat_logprobs(model, ids, attn, mask, temperature)
+
+
+def _plan(model: torch.nn.Module, trained: list[Sample], micro_batch_size: int, max_tokens: int | None,
+          packing: bool | None) -> Plan:
+    packed = supports_packing(model) if packing is None else packing
+    lengths = [len(s.prompt_ids) + len(s.response_ids) for s in trained]
+    return plan_micro_batches(lengths, micro_batch_size, max_tokens, packed=packed and max_tokens is not None)
+
+
+def mismatch_stats(log_ratio: torch.Tensor) -> dict[str, float]:
+    """Summary of per-token ``log(pi_train / pi_sampler)``: mean |log ratio|, its 99th percentile and the shares
+    of tokens whose ratio is above 1.1 or below 0.9 (see docs/training.md, "Sampler vs trainer")."""
+    if log_ratio.numel() == 0:
+        return {}
+    a = log_ratio.double().abs()
+    k = max(1, math.ceil(0.99 * a.numel()))  # nearest-rank 99th percentile
+    return {"mismatch/mean_abs_log_ratio": float(a.mean()),
+            "mismatch/p99_abs_log_ratio": float(a.kthvalue(k).values),
+            "mismatch/ratio_above_1.1": float((log_ratio > math.log(1.1)).double().mean()),
+            "mismatch/ratio_below_0.9": float((log_ratio < math.log(0.9)).double().mean()),
+            "mismatch/tokens": float(a.numel())}
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, samples: list[Sample], pad_id: int,
                micro_batch_size: int, loss_aggregation: str = "token-mean", clip_eps: float | None = None,
                clip_eps_high: float | None = None, grad_clip: float | None = 1.0, kl_coef: float = 0.0,
                ref_model: torch.nn.Module | None = None, old_logps: list[torch.Tensor] | None = None,
-               temperature: float = 1.0, autocast_dtype: torch.dtype | None = None) -> StepStats:
+               temperature: float = 1.0, autocast_dtype: torch.dtype | None = None,
+               max_tokens_per_micro_batch: int | None = None, tis_cap: float | None = None,
+               packing: bool | None = None) -> StepStats:
     """One optimizer step over ``samples`` (micro-batched). Strictly on-policy when ``old_logps`` is None.
 
     Samples with ``train_mask=False`` are skipped entirely (they neither add gradient nor count in the
-    denominator). Returns loss, pre-clip grad norm, mean entropy and KL over trained tokens.
+    denominator). ``old_logps`` (from :func:`rollout_logprobs`) holds one (R,) tensor per trained sample.
+    ``tis_cap`` multiplies each token's loss by the truncated importance weight ``min(pi_old / pi_sampler,
+    tis_cap)`` (:func:`~acereason.rl.algos.truncated_is_weights`) where the samples carry sampler log-probs.
+    ``packing`` None packs micro-batches when the attention supports it (token budget only).
+    Returns loss, pre-clip grad norm, mean entropy and KL over trained tokens, the padding share and the
+    sampler-vs-trainer mismatch summary (:func:`mismatch_stats`).
     """
     device = next(model.parameters()).device
     trained = [s for s in samples if s.train_mask and s.response_ids]
     total_tokens = float(sum(len(s.response_ids) for s in trained))
     total_seqs = float(len(trained))
+    plan = _plan(model, trained, micro_batch_size, max_tokens_per_micro_batch, packing)
     optimizer.zero_grad(set_to_none=True)
     loss_sum = ent_sum = kl_sum = 0.0
+    ratios: list[torch.Tensor] = []
     model.train()
-    for start in range(0, len(trained), micro_batch_size):
-        chunk = trained[start: start + micro_batch_size]
-        ids, attn, mask = _pad_batch(chunk, pad_id, device)
+    for batch in plan.batches:
+        chunk = [trained[i] for i in batch]
+        lens = [len(s.response_ids) for s in chunk]
+        sel = _response_layout(lens, device)  # (b, R)
         adv = torch.tensor([s.advantage for s in chunk], dtype=torch.float32, device=device)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            logp, ent = response_logprobs(model, ids, attn, mask, temperature, with_entropy=True)
-        old = logp.detach() if old_logps is None else old_logps[start // micro_batch_size].to(device)
-        per_token = algos.policy_loss(logp, old, adv, clip_eps, clip_eps_high)  # (B, T)
+            lp, ent = _micro_logprobs(model, chunk, pad_id, device, plan.packed, temperature)
+        logp = _to_layout(lp, sel)
+        old_flat = lp.detach() if old_logps is None else torch.cat([old_logps[i] for i in batch]).to(device)
+        old = _to_layout(old_flat, sel)
+        per_token = algos.policy_loss(logp, old, adv, clip_eps, clip_eps_high)  # (b, R)
+        if all(s.sampler_logprobs is not None and len(s.sampler_logprobs) == len(s.response_ids) for s in chunk):
+            sampler_flat = torch.tensor([x for s in chunk for x in s.sampler_logprobs or []],
+                                        dtype=torch.float32, device=device)
+            ratios.append((old_flat.float() - sampler_flat).cpu())
+            if tis_cap is not None:
+                per_token = per_token * algos.truncated_is_weights(old, _to_layout(sampler_flat, sel), tis_cap)
+        mask = sel.float()
         if kl_coef > 0 and ref_model is not None:
-            with torch.no_grad():
-                ref_logp, _ = response_logprobs(ref_model, ids, attn, mask)
-            kl = algos.kl_k3(logp, ref_logp)
+            with torch.no_grad(), torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                ref_lp, _ = _micro_logprobs(ref_model, chunk, pad_id, device, plan.packed, temperature)
+            kl = algos.kl_k3(logp, _to_layout(ref_lp.float(), sel))
             per_token = per_token + kl_coef * kl
             kl_sum += float((kl.detach() * mask).sum())
         loss = algos.aggregate_loss(per_token, mask, loss_aggregation, total_tokens=total_tokens,
                                     total_seqs=total_seqs)
         loss.backward()
         loss_sum += float(loss.detach())
-        ent_sum += float((ent * mask).sum())
+        ent_sum += float(ent.sum())
     params = [p for p in model.parameters() if p.grad is not None]
     if params:
         max_norm = grad_clip if grad_clip is not None else float("inf")
@@ -122,19 +220,27 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, samples
         grad_norm = 0.0
     optimizer.zero_grad(set_to_none=True)
     denom = max(total_tokens, 1.0)
+    lengths = [len(s.prompt_ids) + len(s.response_ids) for s in trained]
     return StepStats(loss=loss_sum, grad_norm=grad_norm, entropy=ent_sum / denom, kl=kl_sum / denom,
-                     tokens=int(total_tokens))
+                     tokens=int(total_tokens), padding_frac=plan.padding_frac(lengths),
+                     micro_batches=len(plan.batches),
+                     mismatch=mismatch_stats(torch.cat(ratios)) if ratios else {})
 
 
 @torch.no_grad()
-def rollout_logprobs(model: torch.nn.Module, samples: list[Sample], pad_id: int,
-                     micro_batch_size: int) -> list[torch.Tensor]:
-    """Behaviour-policy log-probs per micro-batch, for configurations with several updates per batch."""
+def rollout_logprobs(model: torch.nn.Module, samples: list[Sample], pad_id: int, micro_batch_size: int,
+                     temperature: float = 1.0, max_tokens_per_micro_batch: int | None = None,
+                     autocast_dtype: torch.dtype | None = None, packing: bool | None = None) -> list[torch.Tensor]:
+    """Behaviour-policy log-probs (at ``temperature``), one (R,) tensor per trained sample in sample order, for
+    configurations with several updates per batch."""
     device = next(model.parameters()).device
     trained = [s for s in samples if s.train_mask and s.response_ids]
-    out = []
-    for start in range(0, len(trained), micro_batch_size):
-        ids, attn, mask = _pad_batch(trained[start: start + micro_batch_size], pad_id, device)
-        logp, _ = response_logprobs(model, ids, attn, mask)
-        out.append(logp.cpu())
-    return out
+    plan = _plan(model, trained, micro_batch_size, max_tokens_per_micro_batch, packing)
+    out: list[torch.Tensor | None] = [None] * len(trained)
+    for batch in plan.batches:
+        chunk = [trained[i] for i in batch]
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            lp, _ = _micro_logprobs(model, chunk, pad_id, device, plan.packed, temperature)
+        for i, part in zip(batch, lp.float().cpu().split([len(s.response_ids) for s in chunk]), strict=True):
+            out[i] = part
+    return [t for t in out if t is not None]

@@ -70,6 +70,13 @@ class StageCfg(_Cfg):
     max_response_tokens: int = Field(gt=0)
     """Response length budget; the paper's curriculum is 8K -> 16K -> 24K (math), 24K -> 32K (code)."""
     max_prompt_tokens: int = Field(1024, gt=0)
+    """Prompt budget (chat template included), enforced by ``prompt_overflow``; also the veRL export's
+    ``data.max_prompt_length``."""
+    prompt_overflow: Literal["drop", "truncate_left"] = "drop"
+    """A prompt over ``max_prompt_tokens``: ``drop`` it at stage entry (counted in the stage's filtered prompts
+    as ``prompt_too_long``), or ``truncate_left`` (keep its last ``max_prompt_tokens`` tokens; counted per step
+    in ``prompts/truncated``). Dropping is the default: cutting the front of a prompt cuts the chat header and
+    the start of the problem statement, so the model would be rewarded for answering a question it never saw."""
     rollouts_per_prompt: int = 8
     """Group size G (8 at 8K; 16 at 16K/24K for math)."""
     prompts_per_step: int = Field(128, ge=1)
@@ -141,7 +148,12 @@ class TrainCfg(_Cfg):
     deterministic: bool = True
     """Deterministic torch algorithms (CPU runs then resume to identical metrics)."""
     micro_batch_size: int = Field(16, ge=1)
-    """Responses per forward/backward; gradients accumulate to one step per rollout batch."""
+    """Responses per forward/backward; gradients accumulate to one step per rollout batch. Ignored when
+    ``max_tokens_per_micro_batch`` is set."""
+    max_tokens_per_micro_batch: int | None = Field(None, ge=1)
+    """Token budget (prompt + response, padding included) per forward/backward instead of a count: sequences
+    are sorted by length and cut into micro-batches within the budget (packed into one row, no padding, where
+    the attention supports it). A sequence longer than the budget gets a micro-batch of its own."""
     updates_per_batch: int = Field(1, ge=1)
     """1 = strictly on-policy (the paper). >1 re-uses a batch and needs ``clip_eps``."""
     clip_eps: float | None = Field(None, gt=0, lt=1)
@@ -150,6 +162,10 @@ class TrainCfg(_Cfg):
     """Upper clip (DAPO's clip-higher); needs ``clip_eps``."""
     advantage: Literal["grpo", "dr_grpo"] = "grpo"
     loss_aggregation: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"] = "token-mean"
+    tis_cap: float | None = Field(None, gt=0)
+    """Truncated importance sampling against the sampler: scale each token's loss by ``min(pi_train / pi_sampler,
+    tis_cap)`` (e.g. 2), correcting for a sampler whose log-probs differ from the training forward's (another
+    engine, another precision; see ``mismatch/*`` metrics). Off (null) in the paper's recipe."""
     kl_coef: float = Field(0.0, ge=0)
     """k3 KL to the stage's initial policy; 0 in the paper (no KL)."""
     weight_decay: float = Field(0.0, ge=0)

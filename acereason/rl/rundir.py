@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from acereason.atomic import write_json
 from acereason.cli_util import OptionError
 from acereason.digest import file_digest
@@ -57,6 +59,26 @@ def _short(v: Any) -> str | None:
 def recipe_content(recipe: Recipe) -> dict[str, Any]:
     """The recipe as plain JSON data, every default filled in (what ``recipe.json`` records)."""
     return recipe.model_dump(mode="json")
+
+
+def with_defaults(content: dict[str, Any]) -> dict[str, Any]:
+    """A recorded recipe with the defaults of fields added since it was recorded filled in, so that a run
+    started before a field existed still resumes (its record says nothing about the field; the default is what
+    the code then does). A record that no longer validates is returned as it is (the diff names the fields)."""
+    try:
+        filled = Recipe.model_validate(content).model_dump(mode="json")
+    except ValidationError:
+        return content
+    return _merge_missing(content, filled)
+
+
+def _merge_missing(recorded: Any, filled: Any) -> Any:
+    if isinstance(recorded, dict) and isinstance(filled, dict):
+        return {**{k: v for k, v in filled.items() if k not in recorded},
+                **{k: _merge_missing(v, filled.get(k)) for k, v in recorded.items()}}
+    if isinstance(recorded, list) and isinstance(filled, list) and len(recorded) == len(filled):
+        return [_merge_missing(a, b) for a, b in zip(recorded, filled, strict=True)]
+    return recorded
 
 
 def _comparable(content: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +149,7 @@ def check_resume(out: Path, recipe: Recipe, extend: bool = False) -> list[Change
         raise OptionError("--resume", f"nothing to resume in {out} (no run was started there); "
                                       "run without --resume to start one")
     check_data(out, recipe)
-    old = json.loads(record.read_text(encoding="utf-8"))
+    old = with_defaults(json.loads(record.read_text(encoding="utf-8")))
     new = recipe_content(recipe)
     changes = diff(_comparable(old), _comparable(new))
     if not changes:

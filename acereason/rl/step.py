@@ -51,6 +51,7 @@ def grpo_step(tr: Trainer, stage: StageCfg, index: int, st: dict[str, Any], prob
     replay_ids = {p.id for p in batch[len(problems):]}
     outs, verdicts, t_gen, t_ver = tr._rollouts(batch, group, temperature, stage.top_p, stage.max_response_tokens,
                                                 seed=derived_seed(cfg.seed, index, step))
+    truncated_prompts = tr.truncated_prompts
     resampled = 0
     if stage.zero_variance_groups == "resample":
         by_id = tr.pool_by_id
@@ -66,6 +67,7 @@ def grpo_step(tr: Trainer, stage: StageCfg, index: int, st: dict[str, Any], prob
                                            seed=derived_seed(cfg.seed, index, step, 1 + attempt))
             batch, outs, verdicts = batch + extra, outs + o2, verdicts + v2
             t_gen, t_ver, resampled = t_gen + g2, t_ver + v2t, resampled + len(extra)
+            truncated_prompts += tr.truncated_prompts
 
     stage_ids = {p.id for p in batch} - replay_ids
     rewards: list[float] = []
@@ -98,20 +100,25 @@ def grpo_step(tr: Trainer, stage: StageCfg, index: int, st: dict[str, Any], prob
             timeouts += v.reason == "timeout"
             errors += v.reason in ("error", "sandbox_error")
             mask = not drop_group and not (stage.overlong_filtering and is_trunc)
-            samples.append(Sample(list(c.prompt_token_ids or []), list(c.token_ids), float(a), mask))
+            samples.append(Sample(list(c.prompt_token_ids or []), list(c.token_ids), float(a), mask,
+                                  sampler_logprobs=list(c.logprobs) if c.logprobs is not None else None))
 
     t_train0 = time.perf_counter()
     pad = tr.tokenizer.pad_token_id
-    old = rollout_logprobs(tr.model, samples, pad, cfg.micro_batch_size) if cfg.updates_per_batch > 1 else None
     autocast = torch.bfloat16 if tr.recipe.model.bf16_autocast else None
-    stats = None
+    budget = cfg.max_tokens_per_micro_batch
+    old = (rollout_logprobs(tr.model, samples, pad, cfg.micro_batch_size, temperature, budget, autocast)
+           if cfg.updates_per_batch > 1 else None)
+    stats = first = None
     for _ in range(cfg.updates_per_batch):
         stats = train_step(tr.model, optimizer, samples, pad, cfg.micro_batch_size, cfg.loss_aggregation,
                            cfg.clip_eps, cfg.clip_eps_high, cfg.grad_clip, cfg.kl_coef, ref_model, old,
-                           temperature=temperature, autocast_dtype=autocast)
+                           temperature=temperature, autocast_dtype=autocast, max_tokens_per_micro_batch=budget,
+                           tis_cap=cfg.tis_cap)
+        first = first or stats
     scheduler.step()
     t_train = time.perf_counter() - t_train0
-    assert stats is not None
+    assert stats is not None and first is not None
 
     if stage.entropy_target is not None and stats.tokens:
         # AceReason 1.1: hold the temperature-adjusted entropy near the target by nudging the temperature.
@@ -135,6 +142,8 @@ def grpo_step(tr: Trainer, stage: StageCfg, index: int, st: dict[str, Any], prob
         "policy/group_size": group, "policy/trained_tokens": stats.tokens,
         "prompts/active": len(st["active"]), "prompts/filtered": sum(st["filtered"].values()),
         "verify/timeouts": timeouts, "verify/errors": errors,
+        "perf/padding_frac": stats.padding_frac, "perf/micro_batches": stats.micro_batches,
+        "prompts/truncated": truncated_prompts, **first.mismatch,
         "time/generate": t_gen, "time/verify": t_ver, "time/train": t_train,
         "time/step": time.perf_counter() - t_start, "perf/tokens_per_s": gen_tokens / max(t_gen, 1e-9),
     }

@@ -102,6 +102,8 @@ class Trainer:
         self._optim_state: dict[str, Any] | None = None
         self.pool_by_id: dict[str, Problem] = {}
         self._gen: Any = None
+        self._prompt_limit: int | None = None  # max_prompt_tokens of a stage that left-truncates prompts
+        self.truncated_prompts = 0  # prompts the last _rollouts call left-truncated
         self.out.mkdir(parents=True, exist_ok=True)
         if resume:
             self._resume()
@@ -148,6 +150,35 @@ class Trainer:
         c = self.cfg
         return [build_messages(p, c.math_instruction, c.code_instruction, c.system_prompt) for p in problems]
 
+    def prompt_lengths(self, problems: Sequence[Problem]) -> list[int]:
+        """Tokens of each problem's rendered prompt (chat template included), as the generator sees them."""
+        from acereason.generate.base import encode_prompt
+
+        return [len(encode_prompt(self.tokenizer, m)) for m in self._messages(problems)]
+
+    def _prompts(self, problems: Sequence[Problem]) -> tuple[list[Any], int]:
+        """The prompts to sample from, and how many were left-truncated to the stage's ``max_prompt_tokens``
+        (``prompt_overflow: truncate_left``): such a prompt's last ``max_prompt_tokens`` tokens, decoded and passed
+        as text (the completion's ``prompt_token_ids`` record exactly what was conditioned on)."""
+        from acereason.generate.base import encode_prompt
+
+        messages: list[Any] = self._messages(problems)
+        limit = self._prompt_limit
+        if limit is None:
+            return messages, 0
+        cut = 0
+        for i, m in enumerate(messages):
+            ids = encode_prompt(self.tokenizer, m)
+            keep = limit
+            while len(ids) > limit and keep > 0:
+                text = self.tokenizer.decode(ids[-keep:])
+                n = len(encode_prompt(self.tokenizer, text))  # re-encoding the tail may give a few more tokens
+                if n <= limit:
+                    messages[i], cut = text, cut + 1
+                    break
+                keep -= n - limit
+        return messages, cut
+
     def _generator(self) -> Any:
         """One generator over the live policy, built on first use (it samples from the current weights)."""
         if self._gen is None:
@@ -165,7 +196,8 @@ class Trainer:
         from acereason.generate.base import SamplingParams
 
         t0 = time.perf_counter()
-        outs = self._generator().generate(self._messages(problems), n,
+        prompts, self.truncated_prompts = self._prompts(problems)
+        outs = self._generator().generate(prompts, n,
                                           SamplingParams(temperature=temperature, top_p=top_p,
                                                          max_tokens=max_tokens, seed=seed))
         t1 = time.perf_counter()
@@ -184,9 +216,14 @@ class Trainer:
             return
         pool = load_stage_problems(self.recipe, stage, self.state)
         self.pool_by_id = by_id = {p.id: p for p in pool}
+        self._prompt_limit = stage.max_prompt_tokens if stage.prompt_overflow == "truncate_left" else None
         if st["active"] is None:
-            st["active"], st["filtered"] = select_entry_prompts(self, stage, index, pool)
+            fitting, too_long = self._fitting_prompts(stage, pool)
+            st["active"], st["filtered"] = select_entry_prompts(self, stage, index, fitting)
+            if too_long:
+                st["filtered"]["prompt_too_long"] = too_long
         replay = load_stage_problems(self.recipe, stage, self.state, replay=True) if stage.replay_data else []
+        replay, _ = self._fitting_prompts(stage, replay)
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=stage.lr, betas=self.cfg.adam_betas,
                                       weight_decay=self.cfg.weight_decay)
         warm = max(self.cfg.warmup_steps, 0)
@@ -221,6 +258,13 @@ class Trainer:
         self.state["stage_index"] = index + 1
         self._checkpoint(optimizer, scheduler)
         self._export_stage(index, stage)
+
+    def _fitting_prompts(self, stage: StageCfg, problems: list[Problem]) -> tuple[list[Problem], int]:
+        """With ``prompt_overflow: drop``, the problems whose prompt fits ``max_prompt_tokens`` and how many did not."""
+        if stage.prompt_overflow != "drop" or not problems:
+            return problems, 0
+        fits = [n <= stage.max_prompt_tokens for n in self.prompt_lengths(problems)]
+        return [p for p, ok in zip(problems, fits, strict=True) if ok], fits.count(False)
 
     @staticmethod
     def _step_info(stage: StageCfg, st: dict[str, Any], m: dict[str, Any]) -> str:
