@@ -25,8 +25,27 @@ def test_cli_judges_fixture(tmp_path: Path) -> None:
                                            "no_code"]
     assert [r["passed"] for r in rows] == [True, False, True, True, False, False]
     assert rows[0]["tests_passed"] == rows[0]["tests_total"] == 2
-    assert set(rows[0]) == {"id", "passed", "status", "tests_passed", "tests_total", "wall_s"}
+    assert set(rows[0]) == {"id", "passed", "status", "tests_passed", "tests_total", "wall_s", "detail"}
     assert all(isinstance(r["wall_s"], float) for r in rows)
+    # Why a submission failed: the first failing test's index and a short reason.
+    assert rows[0]["detail"] is None
+    assert rows[1]["detail"] == "test 0: wrong output: expected '3\\n', got '-1\\n'"
+    assert rows[4]["detail"].startswith("test 0: ") and "limit" in rows[4]["detail"]
+
+
+def test_cli_functional_record_without_fn_name_is_its_own_sandbox_error(tmp_path: Path) -> None:
+    lines = FIXTURE.read_text().splitlines()
+    bad = '{"id": "no-fn", "code": "def f(x):\\n    return x", "tests": [{"testtype": "functional", "input": "1", ' \
+          '"output": "1"}]}'
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join([lines[0], bad, lines[1]]) + "\n")
+    out = tmp_path / "out.jsonl"
+    res = CliRunner().invoke(app, ["verify", "code", str(src), "--out", str(out), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["id"], r["status"]) for r in rows] == [("sum-ok", "accepted"), ("no-fn", "sandbox_error"),
+                                                      ("sum-wrong", "wrong_answer")]
+    assert "fn_name" in rows[1]["detail"]
 
 
 def test_cli_bad_input_exits_2_naming_the_line(tmp_path: Path) -> None:
@@ -34,7 +53,8 @@ def test_cli_bad_input_exits_2_naming_the_line(tmp_path: Path) -> None:
     cases = {
         '{"id": "x", "code": "print(1)", "tests": [{"testtype": "nope", "input": ""}]}': "testtype",
         '{"id": "x", "tests": [{"testtype": "stdin", "input": "", "output": ""}]}': "response",
-        '{"id": "x", "code": "1", "tests": [{"testtype": "functional", "input": "1", "output": "1"}]}': "fn_name",
+        '{"id": "x", "code": "1", "fn_name": 3, "tests": [{"testtype": "stdin", "input": "", "output": ""}]}':
+            "fn_name",
         '{"id": "x", "code": "1", "tests": []}': "tests",
         "not json": "invalid JSON",
     }

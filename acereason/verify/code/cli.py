@@ -3,8 +3,12 @@
 In: one JSON object per line, ``{"id", "response" | "code", "tests", "fn_name"?, "time_limit_s"?,
 "memory_mb"?}`` with ``tests`` in the contract's form. With ``response`` the code is the last
 ```python block after ``</think>``. Out: ``{"id", "passed", "status", "tests_passed", "tests_total",
-"wall_s"}`` per input line, in input order, written atomically. Exit 0 on success; exit 2 with one line
-naming ``file:line`` on bad input (nothing is judged then). A status summary goes to stderr.
+"wall_s", "detail"}`` per input line, in input order, written atomically; ``detail`` says why a
+submission failed (``"test 3: wrong output: expected '5\\n', got '6\\n'"``, ``"test 0: CPU time limit 6 s
+(stopped at 6.00 s)"``), ``null`` when accepted. Exit 0 on success; exit 2 with one line naming
+``file:line`` on malformed input (nothing is judged then). A record the judge cannot judge (functional
+tests without ``fn_name``) is a ``sandbox_error`` row of its own; the rest of the file is judged. A
+status summary goes to stderr.
 """
 
 from __future__ import annotations
@@ -75,8 +79,6 @@ def _read_items(inp: Path, time_limit_s: float | None, memory_mb: int | None) ->
         fn_name = obj.get("fn_name")
         if fn_name is not None and not isinstance(fn_name, str):
             raise DataError(inp, lineno, f"expected a string, got {json_type(fn_name)}", field="fn_name")
-        if fn_name is None and any(t.testtype == "functional" for t in cases):
-            raise DataError(inp, lineno, "functional tests need 'fn_name'", field="fn_name")
         tl = obj.get("time_limit_s", time_limit_s or DEFAULT_TIME_LIMIT_S)
         mem = obj.get("memory_mb", memory_mb or DEFAULT_MEMORY_MB)
         if isinstance(tl, bool) or not isinstance(tl, (int, float)) or tl <= 0:
@@ -94,7 +96,7 @@ def code_command(
     inp: Path = typer.Argument(..., help="JSONL with {id, response|code, tests, fn_name?, time_limit_s?, "
                                "memory_mb?} per line (.jsonl or .jsonl.gz)."),
     out: Path = typer.Option(..., "--out", help="Where to write {id, passed, status, tests_passed, "
-                             "tests_total, wall_s} per line."),
+                             "tests_total, wall_s, detail} per line."),
     workers: int = typer.Option(0, "--workers", help="Sandbox workers; 0 = one per CPU core."),
     time_limit_s: float = typer.Option(None, "--time-limit", help="Default CPU seconds per test when a line "
                                        f"has no time_limit_s (default {DEFAULT_TIME_LIMIT_S})."),
@@ -117,7 +119,7 @@ def code_command(
             v = judge(item["code"], item["tests"], fn_name=item["fn_name"], time_limit_s=item["time_limit_s"],
                       memory_mb=item["memory_mb"], all_tests=all_tests, pool=pool)
             return {"id": item["id"], "passed": v.correct, "status": v.reason, "tests_passed": v.tests_passed,
-                    "tests_total": v.tests_total, "wall_s": v.wall_s}
+                    "tests_total": v.tests_total, "wall_s": v.wall_s, "detail": v.detail}
 
         def rows():
             with Tracker("verify code", total=len(items), every=PROGRESS_BATCH, unit="programs") as progress, \
