@@ -54,9 +54,13 @@ _MAX_DETAIL = 400
 _LOAD_NAME = "__solution__"
 
 
-def _detail(exc: BaseException) -> str:
+def _where(exc: BaseException) -> str:
     tb = traceback.extract_tb(exc.__traceback__)
-    where = next((f"line {f.lineno}" for f in reversed(tb) if f.filename == "<solution>"), "")
+    return next((f"line {f.lineno}" for f in reversed(tb) if f.filename == "<solution>"), "")
+
+
+def _detail(exc: BaseException) -> str:
+    where = _where(exc)
     text = f"{type(exc).__name__}: {exc}"[:_MAX_DETAIL]
     return f"{text} ({where})" if where else text
 
@@ -154,6 +158,14 @@ class Runner:
     def send(self, msg: dict) -> None:
         wire.write_msg(self.res_fd, msg)
 
+    def _why(self, exc: BaseException) -> str:
+        """An exception's detail; a MemoryError names the limit it hit."""
+        if isinstance(exc, MemoryError):
+            where = _where(exc)
+            return f"MemoryError under the {self.job['limits'].get('memory_mb', '?')} MiB memory limit" + (
+                f" ({where})" if where else "")
+        return _detail(exc)
+
     def run(self) -> None:
         try:
             prog = Program(self.job["code"], self.prelude)
@@ -168,7 +180,7 @@ class Runner:
                 prog.load()
             except BaseException as err:
                 release_cpu()
-                self.send({"k": "load", "err": exception_status(err), "detail": _detail(err)})
+                self.send({"k": "load", "err": exception_status(err), "detail": self._why(err)})
                 return
             release_cpu()
         gc.freeze()  # a forked test's collector then never touches (so never copies) the loaded heap
@@ -282,7 +294,7 @@ class Runner:
         code = finalise(code, ns)
         if err is not None and time.process_time() <= self.time_limit:
             with contextlib.suppress(BaseException):
-                self.send({"k": "r", "i": i, "err": exception_status(err), "detail": _detail(err),
+                self.send({"k": "r", "i": i, "err": exception_status(err), "detail": self._why(err),
                            "cpu": round(time.process_time(), 4)})
         return code
 
@@ -295,7 +307,7 @@ class Runner:
             return exit_status(exc) or 1
         except BaseException as exc:
             if time.process_time() <= self.time_limit:
-                self.send({"k": "r", "i": i, "err": exception_status(exc), "detail": _detail(exc),
+                self.send({"k": "r", "i": i, "err": exception_status(exc), "detail": self._why(exc),
                            "cpu": round(time.process_time(), 4)})
             return 1
         cpu = time.process_time()
