@@ -28,6 +28,10 @@ TRAINING_PANELS: list[tuple[str, list[tuple[str, str | None]]]] = [
     ("Policy entropy (nats/token)", [("policy/entropy", None)]),
     ("Zero-variance groups (fraction)", [("groups/zero_variance_frac", None)]),
     ("Groups with ≥1 correct rollout", [("reward/pass_at_group", None)]),
+    ("Sampler vs trainer |log ratio| (mismatch)", [("mismatch/mean_abs_log_ratio", "mean"),
+                                                   ("mismatch/p99_abs_log_ratio", "p99")]),
+    ("Tokens with ratio outside [0.9, 1.1]", [("mismatch/ratio_above_1.1", "> 1.1"),
+                                              ("mismatch/ratio_below_0.9", "< 0.9")]),
 ]
 DOMAIN_ORDER = {"math": 0, "code": 1}
 DPI = 100
