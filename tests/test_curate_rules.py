@@ -64,7 +64,11 @@ def test_ordinary_math_problems_pass_every_rule(problem: Problem) -> None:
     (ProofRule(), math("Prove that there are infinitely many primes of the form $4k+3$.")),
     (ProofRule(), math("Let $a,b>0$. Show that $a^2+b^2 \\ge 2ab$.")),
     (FigureRule(), math("Find $XY$ in the triangle below. [asy] draw((0,0)--(1,0)); [/asy]")),
-    (FigureRule(), math("In the diagram, $AB = 5$ and $BC = 3$. Find $AC$.")),
+    (FigureRule(), math('What is $x$? [asy] draw((0,0)--(1,0)); label("$x^\\circ$",(0,0)); '
+                        'label("$40^\\circ$",(1,0)); [/asy]')),
+    (FigureRule(), math("In the figure, $ABCD$ is a rectangle and $AB = 12$. What is the area of triangle $BQW$? "
+                        "[asy] [/asy]")),
+    (FigureRule(), math("The graph of $y = f(x)$ is shown below. Find $f(2)$.")),
     (NonEnglishRule(), math("已知函数 $f(x)=x^2$，求 $f(3)$ 的值是多少。")),
     (TooShortRule(), math("Find $x$.")),
     (ComplexAnswerRule(), math("Find all solutions of the system of equations below for real numbers.",
@@ -76,6 +80,27 @@ def test_ordinary_math_problems_pass_every_rule(problem: Problem) -> None:
 def test_math_rule_fires(rule, problem: Problem) -> None:
     drop = rule.decide(problem)
     assert drop is not None and drop.detail
+
+
+@pytest.mark.parametrize("problem", [
+    math('Triangle $ABC$ has $AB = 13$, $BC = 14$ and $CA = 15$. Find its area. '
+         '[asy] draw((0,0)--(14,0)--(5,12)--cycle); label("$A$",(5,12)); label("$B$",(0,0)); '
+         'label("$C$",(14,0)); label("$13$",(2,6)); [/asy]'),
+    math("The first rows of Pascal's triangle are shown below. How many of the first 20 rows have only even entries "
+         "apart from the ones at each end? \\begin{tabular}{ccc} &1& \\\\ 1&&1 \\end{tabular}"),
+    math("The graph of $y = x^2 - 4$ meets the $x$-axis at two points. Find their distance."),
+], ids=["decorative-asy", "table-in-text", "graph-word"])
+def test_figure_rule_keeps_problems_the_text_specifies(problem: Problem) -> None:
+    assert FigureRule().decide(problem) is None
+
+
+def test_image_rule_needs_a_definition_left_to_the_picture() -> None:
+    assert ImageRule().decide(code("The mapping of digits to letters is shown in the figure below. Count the "
+                                   "presses.\nExample 1:\nInput: s = 22\nOutput: 2")) is not None
+    assert ImageRule().decide(code("A snowflake tree is built as follows. The figure below shows a snowflake tree with "
+                                   "x=4, y=2.\nInput\nN\nOutput\nthe answer")) is None
+    assert ImageRule().decide(code("Given a tree, print its diameter.\nExample 1:\n![](https://x/t.png)\nInput: "
+                                   "edges = [[0,1]]\nOutput: 1\nThe tree is shown in the figure above.")) is None
 
 
 def test_missing_answer_is_its_own_reason() -> None:

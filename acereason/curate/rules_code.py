@@ -54,23 +54,43 @@ class MultipleValidOutputsRule(PatternRule):
     pattern = _MULTI_OUTPUT
 
 
-_IMAGE_MARKUP = re.compile(r"(?i)<img\b|!\[[^\]]*\]\(|\.(?:png|jpe?g|gif|svg)\b")
-_IMAGE_DEPENDS = re.compile(r"(?i)\b(?:as shown|shown) in the (?:image|picture|figure|illustration)\b|"
-                            r"\b(?:image|picture|figure) (?:below|above) (?:shows|gives|describes|defines)\b")
+_IMAGE_MARKUP = re.compile(r"(?i)<img\b|<image>|!\[[^\]]*\]\(|\.(?:png|jpe?g|gif|svg)\b")
+# Where the problem's definition ends: the first example, sample, input-format or constraints section.
 _TEXT_SPEC = re.compile(r"(?i)\binput\b|\bconstraints?\b|\bexample\b")
+_DEFINITION_END = re.compile(r"(?im)^\s*(?:example|sample|input|constraints?|note)s?\b|\bexample\s*1\s*:|"
+                             r"\bsample input\b|\n\s*input\s*\n|\bconstraints:")
+# A definition deferred to the picture: "the mapping ... is shown below", "as shown in the figure".
+_PICTURE = r"(?:image|picture|figure|illustration|diagram)"
+_DEFERRED = re.compile(rf"(?i)\b(?:is|are) (?:shown|depicted|drawn) (?:below|above|in the {_PICTURE})\b|"
+                       rf"\bas shown (?:below|above|in the {_PICTURE})\b|"
+                       rf"\b{_PICTURE} (?:below|above) (?:shows|gives|describes|defines)\b|\bshown in the {_PICTURE}\b")
+# ... unless the sentence says the picture is an example or an illustration of what the text defines.
+_ILLUSTRATES = re.compile(r"(?i)\bexamples?\b|\bfor instance\b|\bsuch as\b|\bwith [a-z]\s*=|\bwith \d+\b|\billustrat")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
+
+
+def _definition(text: str) -> str:
+    m = _DEFINITION_END.search(text)
+    return text[: m.start()] if m else text
 
 
 class ImageRule(Filter):
-    """Statements that depend on an image. Most images in contest statements illustrate an example that the
-    text also spells out, so an image alone is not enough: the statement must either say the information
-    is in the picture ("as shown in the figure") or have no textual input specification beside it."""
+    """Statements that need their picture. Most pictures in contest statements illustrate an example the text
+    also spells out (a sample's explanation, "the figure below shows a tree with x=4"), so a picture is not
+    enough: in the part that defines the problem (before the first example, sample, input format or
+    constraints) a sentence must defer to it ("the mapping of digits to letters is shown below", "a regular
+    pentagon P is shown in the figure") without calling it an example or illustration, or image markup must
+    stand there with no textual input specification anywhere. Precision and recall on hand labels:
+    docs/curate.md."""
 
     name = "image"
 
     def decide(self, problem: Problem) -> Drop | None:
-        m = _IMAGE_DEPENDS.search(problem.prompt)
-        if m:
-            return Drop(self.name, repr(m.group(0)))
+        head = _definition(problem.prompt)
+        for sentence in _SENTENCE_END.split(head):
+            m = _DEFERRED.search(sentence)
+            if m and not _ILLUSTRATES.search(sentence):
+                return Drop(self.name, repr(m.group(0)))
         m = _IMAGE_MARKUP.search(problem.prompt)
         if m and not _TEXT_SPEC.search(problem.prompt):
             return Drop(self.name, f"{m.group(0)!r} and no textual input specification")
