@@ -167,12 +167,13 @@ def _number_format(cps: np.ndarray) -> np.ndarray | None:
     return drop if drop.any() else None
 
 
-def tokenize_batch(texts: Sequence[str]) -> TokenizedBatch:
+def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> TokenizedBatch:
     """Hash the word tokens of every text (the words of :func:`word_tokens`) in one vectorised pass.
 
     The batch is joined with NUL separators, lowercased and encoded as one byte (ASCII) or one UTF-16 unit
     per code point; a word is a maximal run of ``isalnum`` code points (code points beyond the BMP count
-    as separators). Its hash is a polynomial over its code points from one prefix sum.
+    as separators). Its hash is a polynomial over its code points from one prefix sum. Words whose hash is in
+    ``drop`` (sorted) are left out, as if the text did not have them.
     """
     joined = "\x00".join(_nfkc(t.replace("\x00", " ") if "\x00" in t else t) for t in texts).lower()
     codec = "ascii" if joined.isascii() else "utf-16-le"
@@ -196,6 +197,9 @@ def tokenize_batch(texts: Sequence[str]) -> TokenizedBatch:
         np.cumsum(g, out=g)
         before = np.where(starts > 0, g[np.maximum(starts - 1, 0)], np.uint64(0))
         word_hash = _mix((g[ends - 1] - before) * pw[ends - 1]) if len(starts) else np.zeros(0, np.uint64)
+    if drop is not None and len(drop) and len(word_hash):
+        keep = drop[np.searchsorted(drop, word_hash).clip(max=len(drop) - 1)] != word_hash
+        word_hash, starts, ends = word_hash[keep], starts[keep], ends[keep]
     # Words before each separator -> how many words each document has -> the document of every word.
     words_per_doc = np.diff(np.searchsorted(starts, np.flatnonzero(cps == 0)), prepend=0, append=len(starts))
     word_doc = np.repeat(np.arange(len(texts)), words_per_doc)
@@ -302,10 +306,13 @@ class NgramIndex:
     them as a contiguous run (so a 5-word benchmark problem is not silently unprotected).
     """
 
-    def __init__(self, n: int = MATH_N) -> None:
+    def __init__(self, n: int = MATH_N, drop_words: Sequence[str] = ()) -> None:
         if n < 1:
             raise ValueError(f"n-gram size must be >= 1, got {n}")
         self.n = n
+        # Words left out on both sides (code scaffolding words, decontam_boilerplate.SCAFFOLD_WORDS).
+        self.drop_words = tuple(drop_words)
+        self.drop = np.unique(tokenize_batch(list(drop_words)).word_hash) if drop_words else None
         self.items: list[BenchmarkItem] = []
         self._texts: list[str] = []
         self._tables: dict[int, _Table] = {}  # window length -> table (n, plus lengths of short items)
@@ -323,7 +330,7 @@ class NgramIndex:
         first_words: list[np.ndarray] = []
         item_words: list[np.ndarray] = []
         for lo in range(0, len(self._texts), 4096):
-            batch = tokenize_batch(self._texts[lo: lo + 4096])
+            batch = self.tokenize(self._texts[lo: lo + 4096])
             item_words.append(batch.words_per_doc)
             h, first = self._windows(batch, self.n)
             parts.setdefault(self.n, []).append((h, batch.word_doc[first] + lo))
@@ -350,6 +357,10 @@ class NgramIndex:
         self.owned_keys = np.bincount(self.key_owner, minlength=len(self.items))
         self.item_words = np.concatenate(item_words) if item_words else np.zeros(0, np.int64)
         return self
+
+    def tokenize(self, texts: Sequence[str]) -> TokenizedBatch:
+        """:func:`tokenize_batch` with this index's dropped words left out."""
+        return tokenize_batch(texts, self.drop)
 
     @property
     def short_items(self) -> int:
@@ -398,7 +409,7 @@ class NgramIndex:
         out: list[Match | None] = [None] * len(texts)
         if not texts or not self._tables:
             return out
-        batch = tokenize_batch(texts)
+        batch = self.tokenize(texts)
         ids, doc, m = self._padded(batch)
         # Short items are few: only windows starting with the first word of one can match them.
         starts = self._short_first.lookup(ids[:m])[0] if self._short_first is not None else None
@@ -429,7 +440,7 @@ class NgramIndex:
 
         A hit is (document, key, first word of the window in that document); ``key`` indexes
         :attr:`key_owner`, :attr:`key_df` and :attr:`key_length`."""
-        batch = tokenize_batch(texts)
+        batch = self.tokenize(texts)
         if not texts or not self._tables:
             z = np.zeros(0, np.int64)
             return Hits(z, z, z, batch)

@@ -31,34 +31,41 @@ from typing import Any
 
 import numpy as np
 
-from acereason.curate.decontam import BATCH_CHARS, BenchmarkItem, NgramIndex, tokenize_batch
+from acereason.curate.decontam import BATCH_CHARS, BenchmarkItem, NgramIndex
 from acereason.schema import Problem
 
 # -- code statement normalisation ----------------------------------------------------------------------
 
-_HEADER = (r"(?:input(?:\s+format)?|output(?:\s+format)?|constraints?|sample\s+(?:input|output)(?:\s*\d+)?|"
-           r"examples?(?:\s*\d+)?|notes?|explanation|input/output|follow[- ]?up)")
-# The input-format block ("Input\n\nThe input is given ... format:\nN M\nA_1 ... A_N") up to "Output".
-_INPUT_BLOCK = re.compile(r"(?im)^[ \t]*input(?:\s+format)?[ \t]*:?[ \t]*\r?\n.*?(?=^[ \t]*output(?:\s+format)?[ \t]*:?"
-                          r"[ \t]*\r?$)", re.S)
+# Patterns run on the lowercased statement (the n-gram view is lowercase anyway), case-sensitively, and
+# line-anchored ones start with a literal newline (a newline is put in front of the text) so that the regex
+# engine scans for that literal instead of trying every position: this is what keeps the stripping cheap.
+# The input-format block ("input\n\nthe input is given ... format:\nn m\na_1 ... a_n") up to "output".
+_INPUT_BLOCK = re.compile(r"\n[ \t]*input(?:\s+format)?[ \t]*:?[ \t]*\r?\n.*?(?=\n[ \t]*output(?:\s+format)?[ \t]*:?"
+                          r"[ \t]*\r?(?:\n|\Z))", re.S)
 # A constraint block: the header and every line up to the next header (or the end).
-_CONSTRAINTS = re.compile(r"(?im)^[ \t]*constraints?[ \t]*:?[ \t]*\r?\n.*?(?=^[ \t]*(?:sample\s+input|examples?\b|"
+_CONSTRAINTS = re.compile(r"\n[ \t]*constraints?[ \t]*:?[ \t]*\r?\n.*?(?=\n[ \t]*(?:sample\s+input|examples?\b|"
                           r"input\b|output\b|notes?\b|follow[- ]?up)|\Z)", re.S)
-_HEADER_LINE = re.compile(r"(?im)^[ \t]*" + _HEADER + r"[ \t]*:?[ \t]*\r?$")
-_LABEL = re.compile(r"(?im)^[ \t]*(?:input|output|explanation)[ \t]*:")
-_STOCK = re.compile(r"(?i)the input is given from standard input in the following format:?|"
+# Scaffolding words are left out wherever they stand (by the index's tokenizer, on both sides, when a
+# benchmark is code), not only as header lines or labels: an edited copy whose whitespace or punctuation moved
+# ("sample\ninput 1", "input! nums = ...") then reduces to the same words as the benchmark item, where a
+# line-anchored header/label pattern kept them on one side only.
+SCAFFOLD_WORDS = ("input", "output", "explanation", "example", "examples", "sample", "constraint", "constraints",
+                  "note", "notes")
+_STOCK = re.compile(r"the input is given from standard input in the following format:?|"
                     r"all (?:the )?input values are integers\.?|print the answer\.?|"
                     r"the input consists of multiple test cases\.?")
 
 
 def code_statement(text: str) -> str:
-    """A code statement without its platform scaffolding: the input-format block, constraint blocks,
-    section headers ("Sample Input 1", "Example 2:"), example labels ("Input:", "Explanation:") and stock
-    sentences. The story, the output description, the sample data and the explanations stay."""
-    text = _INPUT_BLOCK.sub(" ", text)
-    text = _CONSTRAINTS.sub(" ", text)
-    text = _HEADER_LINE.sub(" ", text)
-    text = _LABEL.sub(" ", text)
+    """A code statement without its platform scaffolding, lowercased: the input-format block, constraint
+    blocks and stock sentences. The scaffolding words (:data:`SCAFFOLD_WORDS`: section headers "Sample Input
+    1", "Example 2:", labels "Input:", "Explanation:") are left out by the index's tokenizer. The story, the
+    output description, the sample data and the explanations stay."""
+    text = "\n" + text.lower()
+    if "input" in text:
+        text = _INPUT_BLOCK.sub("\n", text)
+    if "constraint" in text:
+        text = _CONSTRAINTS.sub("\n", text)
     return _STOCK.sub(" ", text)
 
 
@@ -146,7 +153,9 @@ class Decontaminator:
                       settings: BoilerplateSettings | None = None) -> Decontaminator:
         """Index benchmark problems given per file name (statements through :func:`statement`)."""
         settings = settings or BoilerplateSettings()
-        index = NgramIndex(n)
+        bench = {path: list(problems) for path, problems in bench.items()}
+        code = settings.normalise_code and any(p.domain == "code" for ps in bench.values() for p in ps)
+        index = NgramIndex(n, SCAFFOLD_WORDS if code else ())
         for path, problems in bench.items():
             for p in problems:
                 index.add(statement(p.prompt, p.domain, settings), path, p.id)
@@ -248,10 +257,14 @@ class Decontaminator:
             for d, j in zip(dd[covered].tolist(), where.tolist(), strict=True):
                 if d not in decided:
                     decided[d] = (int(key[j]), int(pos[j]), "coverage")
+        order_d = sorted(decided)
+        tb = idx.tokenize([texts[d] for d in order_d])  # one batch for every decided document's n-gram text
+        first_word = dict(zip(order_d, np.concatenate(([0], np.cumsum(tb.words_per_doc)[:-1])).tolist(),
+                              strict=True))
         for d, (k, p, how) in decided.items():
             item = idx.items[int(idx.key_owner[k])]
             length = int(idx.key_length[k])
-            gram = tokenize_batch([texts[d]]).text(p, length)
+            gram = tb.text(first_word[d] + p, length)
             out[d] = Verdict(item, gram, how, idx.n)
             if audit is not None:
                 audit.drops_by_ngram[gram] += 1
@@ -272,7 +285,7 @@ class Decontaminator:
         docs_sel, pos_sel = doc[sel], pos[sel]
         for r in np.argsort(-counts, kind="stable")[:top].tolist():
             k = int(keys[r])
-            gram = tokenize_batch([texts[int(docs_sel[first[r]])]]).text(int(pos_sel[first[r]]),
+            gram = self.index.tokenize([texts[int(docs_sel[first[r]])]]).text(int(pos_sel[first[r]]),
                                                                        int(self.index.key_length[k]))
             audit.boilerplate.append({"ngram": gram, "bench_items": int(self.index.key_df[k]),
                                       "train_docs": int(self.train_df[k])})
