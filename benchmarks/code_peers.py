@@ -45,7 +45,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -142,17 +144,31 @@ def main(argv: list[str] | None = None) -> dict:
                     help="comma list: references, variants, families, a group (apps, ...) or a family (family:idiom)")
     ap.add_argument("--no-peers", action="store_true", help="run only our side")
     ap.add_argument("--out", type=Path, default=REPO / "out" / "code_peers.json")
+    ap.add_argument("--resume", action="store_true", help="reuse the stages an earlier run with this --out kept")
     ap.add_argument("--write", action="store_true", help="replace our section of benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
     groups = set(args.families.split(",")) if args.families else None
     corpus, subs, check_only = build(args.shared, args.seed, args.limit, groups)
     print(f"reference corpus {len(corpus)}; peer set {len(subs)} (check-only references {check_only})", flush=True)
+    parts = args.out.with_suffix(".parts")  # each finished stage is kept, so --resume survives a killed run
+    parts.mkdir(parents=True, exist_ok=True)
+
+    def stage(name: str, fn: Callable[[], Any]) -> Any:
+        path = parts / f"{name}.json"
+        if args.resume and path.exists():
+            print(f"{name}: reused {path}", flush=True)
+            return json.loads(path.read_text())
+        value = fn()
+        write_json(path, value)
+        return value
+
     with JudgePool(args.workers) as pool:
-        native, native_s = run_ours(corpus, pool, native=True) if corpus else ({}, {})
-        ours, ours_s = run_ours(subs, pool)
-        split = breakdown(pool, subs, ours)
-    peers = {} if args.no_peers else {p: run_peer(p, py, repo, subs, args.workers)
-                                      for p, (py, repo) in _peer_args(args).items()}
+        native, native_s = stage("native", lambda: run_ours(corpus, pool, native=True) if corpus else ({}, {}))
+        ours, ours_s = stage("ours", lambda: run_ours(subs, pool))
+        split = stage("breakdown", lambda: breakdown(pool, subs, ours))
+    peers = {} if args.no_peers else {
+        p: stage(p, lambda p=p, py=py, repo=repo: run_peer(p, py, repo, subs, args.workers))
+        for p, (py, repo) in _peer_args(args).items()}
     env = {"machine": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version(),
            "workers": args.workers, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "commit": judge_source(), "load": os.getloadavg()[0], "argv": argv if argv is not None else sys.argv[1:]}
