@@ -42,6 +42,7 @@ import resource
 import select
 import shutil
 import signal
+import struct
 import sys
 import threading
 import time
@@ -185,7 +186,9 @@ class Runner:
             release_cpu()
         gc.freeze()  # a forked test's collector then never touches (so never copies) the loaded heap
         self.send({"k": "ready"})
-        for i, test in enumerate(tests):
+        i = 0
+        while i < len(tests):
+            test = tests[i]
             if test["t"] == "check":
                 _stdio(self._path("check-in", ""), self._path("check-out"))
                 limit_cpu(self.time_limit)
@@ -193,8 +196,13 @@ class Runner:
                     self._serve_check(prog)
                 finally:
                     release_cpu()
+                i += 1
+            elif test["t"] == "stdin" and self.sweep:
+                end = next((j for j in range(i, len(tests)) if tests[j]["t"] != "stdin"), len(tests))
+                i = self._stdin_process(prog, i, end)
             else:
                 self._forked_test(prog, i, test)
+                i += 1
 
     def _path(self, name: str, content: str | None = None) -> str:
         """``run_dir/name``, removed first; created with ``content`` if given."""
@@ -239,6 +247,131 @@ class Runner:
         except OSError:
             shutil.rmtree(work, ignore_errors=True)
         self.send(msg)
+
+    # ---------------------------------------- stdin tests: a fresh process, reused while it stays pristine
+    def _stdin_process(self, prog: Program, start: int, end: int) -> int:
+        """Fork one test process C for stdin tests ``start..end-1``; return the first test it did not finish.
+
+        C runs test after test while, after each, every piece of process-wide state a test can change is
+        back to what it was when C started (:func:`pristine`: restored where that is exact, else C
+        exits and the next test gets a newly forked process). C reports each finished test on a pipe
+        (index, exit status, cumulative CPU); L reports the test's output, and how C ended for the test
+        it was running if it died (``os._exit``, a signal, the CPU timer, the wall limit).
+        """
+        prog_r, prog_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(prog_r)
+            self._stdin_loop(prog, start, end, prog_w)  # never returns
+        os.close(prog_w)
+        nxt, cum = start, 0.0
+        buf = b""
+        timed_out = False
+        try:
+            pfd: int | None = os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            pfd = None
+        poller = select.poll()
+        poller.register(prog_r, select.POLLIN)
+        if pfd is not None:
+            poller.register(pfd, select.POLLIN)
+        deadline = time.monotonic() + self.wall_limit
+        exited = leaving = False
+        try:
+            while not exited:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    timed_out = True
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                    break
+                for fd, _ in poller.poll(int(left * 1000) + 1):
+                    if fd == pfd:
+                        exited = True
+                        continue
+                    chunk = os.read(prog_r, 4096)
+                    if not chunk:
+                        poller.unregister(prog_r)
+                        if pfd is None:
+                            exited = True
+                        continue
+                    buf += chunk
+                    while len(buf) >= _DONE.size:
+                        j, code, total = _DONE.unpack_from(buf)
+                        buf = buf[_DONE.size:]
+                        if j == _LEAVING:
+                            leaving = True
+                        if j != nxt:  # C leaving, or not C's own report (the program wrote on the pipe)
+                            continue
+                        self._report_stdin(j, code << 8, total - cum, False)
+                        nxt, cum = j + 1, total
+                        deadline = time.monotonic() + self.wall_limit
+        finally:
+            if pfd is not None:
+                os.close(pfd)
+        os.set_blocking(prog_r, False)
+        with contextlib.suppress(OSError):
+            buf += os.read(prog_r, 1 << 16)
+        os.close(prog_r)
+        _, status, usage = os.wait4(pid, 0)
+        while len(buf) >= _DONE.size and not timed_out:  # reports written just before C exited
+            j, code, total = _DONE.unpack_from(buf)
+            buf = buf[_DONE.size:]
+            leaving = leaving or j == _LEAVING
+            if j == nxt:
+                self._report_stdin(j, code << 8, total - cum, False)
+                nxt, cum = j + 1, total
+        if self.sweep:
+            sweep_namespace()
+        if nxt < end and not leaving:  # C ended while running test nxt
+            self._report_stdin(nxt, status, usage.ru_utime + usage.ru_stime - cum, timed_out)
+            nxt += 1
+        return nxt
+
+    def _report_stdin(self, i: int, status: int, cpu: float, timed_out: bool) -> None:
+        out_path = os.path.join(self.run_dir, f"out-{i}")
+        msg = self._outcome(i, "stdin", status, max(cpu, 0.0), timed_out, out_path)
+        for name in (f"in-{i}", f"out-{i}"):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.run_dir, name))
+        work = os.path.join(self.run_dir, f"cwd-{i}")
+        try:
+            os.rmdir(work)
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)
+        self.send(msg)
+
+    def _stdin_loop(self, prog: Program, start: int, end: int, done_fd: int) -> None:
+        """C for a run of stdin tests: one test after another while the process stays pristine."""
+        code = 1
+        try:
+            with contextlib.suppress(OSError):
+                os.close(self.rpc_fd)
+            _die_with_parent()
+            for sig in (signal.SIGPROF, signal.SIGXCPU):
+                signal.signal(sig, signal.SIG_DFL)
+            snap = Snapshot()
+            for j in range(start, end):
+                in_path = self._path(f"in-{j}", self.job["tests"][j]["in"])
+                out_path = self._path(f"out-{j}")
+                work = self._path(f"cwd-{j}")
+                os.mkdir(work, 0o700)
+                os.chdir(work)
+                _stdio(in_path, out_path)
+                limit_cpu(self.time_limit)
+                status = self._child_stdin(prog, j)
+                with contextlib.suppress(ValueError, OSError):
+                    signal.setitimer(signal.ITIMER_PROF, 0)
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                os.write(done_fd, _DONE.pack(j, status, usage.ru_utime + usage.ru_stime))
+                if j + 1 < end and not snap.pristine():
+                    os.write(done_fd, _DONE.pack(_LEAVING, 0, 0.0))  # the next test gets a fresh process
+                    break
+            code = 0
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
 
     def _outcome(self, i: int, kind: str, status: int, cpu: float, timed_out: bool, out_path: str) -> dict:
         """L's report of test ``i`` from how its process ended (C's own report, if any, came first)."""
@@ -358,6 +491,111 @@ class Runner:
             return {"exc": type(exc).__name__, "msg": _detail(exc)}
 
 
+_DONE = struct.Struct("<iid")  # test index, exit status, cumulative CPU seconds of the test process
+_LEAVING = -1                  # in place of a test index: the test process exits, not pristine any more
+
+
+class Snapshot:
+    """Process-wide state a stdin test can change, taken when a test process starts.
+
+    :meth:`pristine` after a test restores what can be restored exactly (recursion limit, thread stack
+    size, garbage collector, umask, decimal context, int digit limit, switch interval) and says whether
+    everything else is as it was: no thread started (ever), no child process left, the judge's own
+    ``sys.std*`` objects, the same fds, the same signal
+    handlers, timers, rlimits, environment, import path, warning filters, trace/profile hooks,
+    builtins, and every module it knew with the same set of attributes. If not, the process exits and
+    the next test gets a newly forked one, so each test sees what a fresh process would.
+    """
+
+    _SIGNALS = tuple(s for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP))
+    _LIMITS = tuple(getattr(resource, n) for n in ("RLIMIT_AS", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_FSIZE",
+                                                   "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_DATA"))
+
+    def __init__(self) -> None:
+        import decimal
+        import warnings
+
+        self.decimal, self.warnings = decimal, warnings
+        self.recursion = sys.getrecursionlimit()
+        self.gc = (gc.isenabled(), gc.get_threshold())
+        self.umask = os.umask(0o077)
+        os.umask(self.umask)
+        self.digits = sys.get_int_max_str_digits()
+        self.switch = sys.getswitchinterval()
+        self.fds = _open_fds()
+        self.handlers = {s: signal.getsignal(s) for s in self._SIGNALS}
+        self.limits = {r: resource.getrlimit(r) for r in self._LIMITS}
+        self.environ = dict(os.environ)
+        self.path, self.meta_path, self.path_hooks = list(sys.path), list(sys.meta_path), list(sys.path_hooks)
+        self.filters = list(warnings.filters)
+        self.hooks = (sys.displayhook, sys.excepthook, sys.unraisablehook, sys.breakpointhook)
+        self.builtins = dict(vars(builtins))
+        self.modules = {name: (m, len(vars(m))) for name, m in list(sys.modules.items()) if m is not None}
+        self.me = str(os.getpid())
+
+    def pristine(self) -> bool:
+        try:
+            return self._restore() and self._unchanged()
+        except BaseException:
+            return False
+
+    def _restore(self) -> bool:
+        sys.setrecursionlimit(self.recursion)
+        threading.stack_size(0)
+        enabled, threshold = self.gc
+        if enabled:
+            gc.enable()
+        gc.set_threshold(*threshold)
+        os.umask(self.umask)
+        sys.set_int_max_str_digits(self.digits)
+        sys.setswitchinterval(self.switch)
+        self.decimal.setcontext(self.decimal.Context())
+        return True
+
+    def _unchanged(self) -> bool:
+        if threading.active_count() != 1 or _threads_shut_down:
+            return False
+        if sys.gettrace() is not None or sys.getprofile() is not None:
+            return False
+        # A replaced sys.std* (say sys.stdin = open(0)) may close its fd whenever it is collected.
+        std = (sys.stdin, sys.stdout, sys.stderr)
+        if std != (sys.__stdin__, sys.__stdout__, sys.__stderr__) or any(
+                a is not b for a, b in zip(std, _streams, strict=True)):
+            return False
+        if any(signal.getitimer(t) != (0.0, 0.0) for t in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL)):
+            return False
+        procs = [p for p in os.listdir("/proc") if p.isdigit() and p not in ("1", self.me)]
+        if len(procs) != 1:  # L only: no child, daemon or zombie of this process
+            return False
+        if _open_fds() != self.fds:
+            return False
+        if any(signal.getsignal(s) is not h for s, h in self.handlers.items()):
+            return False
+        if any(resource.getrlimit(r) != v for r, v in self.limits.items()):
+            return False
+        if dict(os.environ) != self.environ or list(self.warnings.filters) != self.filters:
+            return False
+        if sys.path != self.path or sys.meta_path != self.meta_path or sys.path_hooks != self.path_hooks:
+            return False
+        if (sys.displayhook, sys.excepthook, sys.unraisablehook, sys.breakpointhook) != self.hooks:
+            return False
+        b = vars(builtins)
+        if len(b) != len(self.builtins) or any(b.get(k, b) is not v for k, v in self.builtins.items()):
+            return False
+        for name, (mod, n) in self.modules.items():
+            if sys.modules.get(name) is not mod or len(vars(mod)) != n:
+                return False
+        return True
+
+
+def _open_fds() -> set[int]:
+    """The caller's open fds (but the one listing them: the lowest free fd, as listdir's own was)."""
+    fds = {int(fd) for fd in os.listdir("/proc/self/fd")}
+    probe = os.open("/dev/null", os.O_RDONLY)
+    os.close(probe)
+    return fds - {probe}
+
+
 # --------------------------------------------------------------------------- U: the namespace's init
 def init_loop(lpid: int, res_fd: int) -> None:
     """U: reap every process until L ends, then report how it ended (L's wait status and CPU seconds)."""
@@ -378,6 +616,8 @@ def sweep_namespace(within_s: float = 1.0) -> None:
     """L, inside the run's PID namespace: SIGKILL whatever a test left running (daemons, children) and
     wait until init has reaped it, so that the next test's process finds nothing of an earlier one.
     ``kill(-1)`` reaches every process of the namespace but its init and the caller, nothing outside."""
+    if os.getuid() == 0 or os.getppid() != 1:
+        return  # not the unprivileged runner of a PID namespace (whose parent is its init): never sweep
     try:
         os.kill(-1, signal.SIGKILL)
     except OSError:
@@ -475,14 +715,19 @@ def exit_status(exc: SystemExit) -> int:
     return 1
 
 
+_threads_shut_down = False
+
+
 def finalise(code: int, ns: dict[str, Any]) -> int:
     """What the interpreter does at exit, in its order: join non-daemon threads, run atexit handlers,
     flush ``sys.stdout`` (a failure makes the status 120), then release the program's globals (files
     it left open are flushed by their finalisers; no full collection - objects only a reference cycle
     keeps alive are not finalised, which costs a millisecond per test for a case no idiom needs)."""
+    global _threads_shut_down
     with contextlib.suppress(BaseException):
         shutdown = getattr(threading, "_shutdown", None)
         if shutdown is not None and (threading.active_count() > 1 or getattr(threading, "_threading_atexits", 0)):
+            _threads_shut_down = True  # once only per process: it is not reused for another test
             shutdown()
     with contextlib.suppress(BaseException):
         atexit._run_exitfuncs()
@@ -494,6 +739,9 @@ def finalise(code: int, ns: dict[str, Any]) -> int:
 
 
 # --------------------------------------------------------------------------- stdio plumbing
+_streams: tuple[Any, ...] = ()  # the sys.std* objects _stdio made, to tell whether a test replaced them
+
+
 def _stdio(in_path: str, out_path: str) -> None:
     """Point fds 0/1/2 at ``in_path``, a fresh ``out_path`` and /dev/null, and ``sys.std*`` at new
     streams on them (as an interpreter starting on those fds would have: ``.buffer`` works, ``close()``
@@ -513,6 +761,8 @@ def _stdio(in_path: str, out_path: str) -> None:
                                                    encoding="utf-8", errors="surrogateescape")
     sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
                                                    encoding="utf-8", errors="backslashreplace", line_buffering=True)
+    global _streams
+    _streams = (sys.stdin, sys.stdout, sys.stderr)
 
 
 def _flush() -> BaseException | None:
