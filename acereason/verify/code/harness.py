@@ -502,8 +502,10 @@ class Snapshot:
     size, garbage collector, umask, decimal context, int digit limit, switch interval) and says whether
     everything else is as it was: no thread started (ever), no child process left, the judge's own
     ``sys.std*`` objects, the same fds, the same signal
-    handlers, timers, rlimits, environment, import path, warning filters, trace/profile hooks,
-    builtins, and every module it knew with the same set of attributes. If not, the process exits and
+    handlers, timers, rlimits, environment, ``sys.argv``, process group, import path, warning filters,
+    trace/profile hooks, builtins, a heap not grown by more than 64 MiB, and every module it knew with
+    the same set of attributes (rebinding an existing attribute of an imported module, or mutating an
+    object a module holds, is the one kind of change this does not see). If not, the process exits and
     the next test gets a newly forked one, so each test sees what a fresh process would.
     """
 
@@ -532,6 +534,8 @@ class Snapshot:
         self.builtins = dict(vars(builtins))
         self.modules = {name: (m, len(vars(m))) for name, m in list(sys.modules.items()) if m is not None}
         self.me = str(os.getpid())
+        self.argv, self.pgrp = list(sys.argv), os.getpgrp()
+        self.data_pages = _data_pages()
 
     def pristine(self) -> bool:
         try:
@@ -579,6 +583,10 @@ class Snapshot:
             return False
         if (sys.displayhook, sys.excepthook, sys.unraisablehook, sys.breakpointhook) != self.hooks:
             return False
+        if sys.argv != self.argv or os.getpgrp() != self.pgrp:
+            return False
+        if _data_pages() - self.data_pages > _HEAP_GROWTH_PAGES:  # a heap grown for good (fragmentation)
+            return False  # would leave the next test less room under RLIMIT_AS than a fresh process has
         b = vars(builtins)
         if len(b) != len(self.builtins) or any(b.get(k, b) is not v for k, v in self.builtins.items()):
             return False
@@ -586,6 +594,15 @@ class Snapshot:
             if sys.modules.get(name) is not mod or len(vars(mod)) != n:
                 return False
         return True
+
+
+_HEAP_GROWTH_PAGES = (64 << 20) // os.sysconf("SC_PAGE_SIZE")
+
+
+def _data_pages() -> int:
+    """The process's data + stack size in pages (``/proc/self/statm``, field 6)."""
+    with open("/proc/self/statm", "rb") as fh:
+        return int(fh.read().split()[5])
 
 
 def _open_fds() -> set[int]:
