@@ -38,8 +38,9 @@ def stdin_tests(cases: list[tuple[str, str]]) -> list[dict]:
 def fresh_process_status(code: str, cases: list[tuple[str, str]]) -> str:
     """The oracle: one fresh interpreter per test; the status of the first failing test."""
     for inp, want in cases:
-        proc = subprocess.run([sys.executable, "-I", "-c", code], input=inp.encode(), capture_output=True,
-                              timeout=60, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+        with tempfile.TemporaryDirectory() as cwd:  # programs write files: never into the caller's directory
+            proc = subprocess.run([sys.executable, "-I", "-c", code], input=inp.encode(), capture_output=True,
+                                  timeout=60, cwd=cwd, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
         if proc.returncode != 0:
             return "runtime_error"
         if not stdout_matches(proc.stdout.decode("utf-8", "replace"), want):
