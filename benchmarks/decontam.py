@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from acereason.curate.decontam import CODE_N, MATH_N
-from acereason.curate.decontam_boilerplate import Decontaminator, statement
+from acereason.curate.decontam_boilerplate import Decontaminator, statements
 from acereason.curate.normalize import word_tokens
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -68,7 +68,7 @@ def perturb(text: str, rng: random.Random) -> str:
 def ours_flags(dc: Decontaminator, texts: list[str], domain: str) -> list[bool]:
     """The whole decision ``acereason decontaminate`` makes: code scaffolding removed, one scan, the
     training df fitted on these texts, boilerplate excluded."""
-    return [v is not None for v in dc.run([statement(t, domain, dc.settings) for t in texts])]
+    return [v is not None for v in dc.run(statements([(t, domain) for t in texts], dc.settings))]
 
 
 def best_times(fns: list, repeat: int) -> list[tuple[float, object]]:

@@ -79,7 +79,7 @@ def filter_steps(domain: str, benchmarks: list[str], n: int, cutoff: str | None,
     df that tells boilerplate from contamination is counted over every problem of ``inputs`` of this
     domain (the whole run, whatever the shard), as ``acereason decontaminate`` counts it over its input."""
     from acereason.curate.decontam import DecontamFilter
-    from acereason.curate.decontam_boilerplate import BoilerplateSettings, Decontaminator, statement
+    from acereason.curate.decontam_boilerplate import BoilerplateSettings, Decontaminator, statements
     from acereason.curate.pipeline import Drop, Filter
     from acereason.curate.rules_code import DateCutoffRule, code_rules
     from acereason.curate.rules_math import math_rules
@@ -99,8 +99,8 @@ def filter_steps(domain: str, benchmarks: list[str], n: int, cutoff: str | None,
 
         settings = BoilerplateSettings(**(decontam or {}))
         dc = Decontaminator.from_files(benchmarks, n, settings)
-        dc.fit_texts([statement(p.prompt, p.domain, settings) for f in inputs or [] for p in read_source(f)
-                      if p.domain == domain])
+        dc.fit_texts(statements([(p.prompt, p.domain) for f in inputs or [] for p in read_source(f)
+                                 if p.domain == domain], settings))
         steps.append(DecontamFilter(dc))
     return steps
 

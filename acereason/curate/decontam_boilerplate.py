@@ -45,15 +45,25 @@ _INPUT_BLOCK = re.compile(r"\n[ \t]*input(?:\s+format)?[ \t]*:?[ \t]*\r?\n.*?(?=
 # A constraint block: the header and every line up to the next header (or the end).
 _CONSTRAINTS = re.compile(r"\n[ \t]*constraints?[ \t]*:?[ \t]*\r?\n.*?(?=\n[ \t]*(?:sample\s+input|examples?\b|"
                           r"input\b|output\b|notes?\b|follow[- ]?up)|\Z)", re.S)
+# The same patterns over a batch joined with NUL separators (one regex call per batch): the block bodies stop
+# at a NUL and the end of a document is a NUL, so no match crosses from one document into the next.
+_INPUT_BLOCK_JOINED = re.compile(_INPUT_BLOCK.pattern.replace(".*?", r"[^\x00]*?").replace(r"|\Z", r"|\x00|\Z"))
+_CONSTRAINTS_JOINED = re.compile(_CONSTRAINTS.pattern.replace(".*?", r"[^\x00]*?").replace(r"|\Z", r"|\x00|\Z"))
 # Scaffolding words are left out wherever they stand (by the index's tokenizer, on both sides, when a
 # benchmark is code), not only as header lines or labels: an edited copy whose whitespace or punctuation moved
 # ("sample\ninput 1", "input! nums = ...") then reduces to the same words as the benchmark item, where a
 # line-anchored header/label pattern kept them on one side only.
 SCAFFOLD_WORDS = ("input", "output", "explanation", "example", "examples", "sample", "constraint", "constraints",
                   "note", "notes")
-_STOCK = re.compile(r"the input is given from standard input in the following format:?|"
-                    r"all (?:the )?input values are integers\.?|print the answer\.?|"
-                    r"the input consists of multiple test cases\.?")
+# Stock sentences, each with and without its closing punctuation (the longer form first, so
+# ``str.replace`` removes what the alternation ``format:?`` would; the phrases never overlap one another).
+# Plain substring replaces: a regex alternation tried at every "t", "a" and "p" cost more than the scan.
+STOCK_SENTENCES = ("the input is given from standard input in the following format:",
+                   "the input is given from standard input in the following format",
+                   "all the input values are integers.", "all the input values are integers",
+                   "all input values are integers.", "all input values are integers",
+                   "print the answer.", "print the answer",
+                   "the input consists of multiple test cases.", "the input consists of multiple test cases")
 
 
 def code_statement(text: str) -> str:
@@ -66,7 +76,28 @@ def code_statement(text: str) -> str:
         text = _INPUT_BLOCK.sub("\n", text)
     if "constraint" in text:
         text = _CONSTRAINTS.sub("\n", text)
-    return _STOCK.sub(" ", text)
+    return _strip_stock(text)
+
+
+def _strip_stock(text: str) -> str:
+    for stock in STOCK_SENTENCES:
+        if stock in text:
+            text = text.replace(stock, " ")
+    return text
+
+
+def code_statements(texts: Sequence[str]) -> list[str]:
+    """:func:`code_statement` of every text, computed on the batch joined by NUL separators: one lowercase,
+    one call per pattern and one replace per stock sentence for the whole batch (the per-text calls cost
+    more than the scan). Equal to the per-text function; a text holding a NUL itself takes that path."""
+    if not texts:
+        return []
+    if any("\x00" in t for t in texts):
+        return [code_statement(t) for t in texts]
+    joined = "\n" + "\x00\n".join(texts).lower()
+    joined = _INPUT_BLOCK_JOINED.sub("\n", joined)
+    joined = _CONSTRAINTS_JOINED.sub("\n", joined)
+    return _strip_stock(joined).split("\x00")
 
 
 # -- settings and the decision -------------------------------------------------------------------------
@@ -111,6 +142,14 @@ class RunHits:
     key: np.ndarray
     pos: np.ndarray
     n_docs: int
+    _doc_keys: np.ndarray | None = field(default=None, repr=False)
+
+    def doc_keys(self, width: int) -> np.ndarray:
+        """The distinct ``document * width + key`` values, sorted (``width`` > every key): one sort, shared
+        by the training-df fit and the coverage rule."""
+        if self._doc_keys is None:
+            self._doc_keys = _distinct(np.sort(self.doc.astype(np.int64) * np.int64(width) + self.key))
+        return self._doc_keys
 
 
 @dataclass
@@ -186,9 +225,8 @@ class Decontaminator:
 
     def fit(self, hits: RunHits) -> Decontaminator:
         """Count, per index key, the training documents holding it (the training df of this run)."""
-        pairs = np.unique(hits.doc * np.int64(len(self.train_df) + 1) + hits.key)
-        self.train_df = np.bincount(pairs % np.int64(len(self.train_df) + 1), minlength=len(self.train_df))[
-            : len(self.train_df)]
+        width = len(self.train_df) + 1
+        self.train_df = np.bincount(hits.doc_keys(width) % np.int64(width), minlength=width)[: len(self.train_df)]
         self.n_train = hits.n_docs
         self.fitted = True
         return self
@@ -213,23 +251,20 @@ class Decontaminator:
             return out
         idx, s = self.index, self.settings
         bp = self.boilerplate_keys()
-        order = np.lexsort((hits.pos, hits.doc))
+        # Hits by (document, first word): one stable sort of a combined key (a word index is < 2**32).
+        order = np.argsort((hits.doc.astype(np.int64) << np.int64(32)) | hits.pos, kind="stable")
         doc, key, pos = hits.doc[order], hits.key[order], hits.pos[order]
         real = ~bp[key]
-        # 1. the first non-boilerplate hit of each document decides.
+        owner = idx.key_owner[key]
+        n_items = np.int64(len(idx.items) + 1)
         # 1. specific overlap: words covered by non-boilerplate windows of one item and by no boilerplate
         #    window. A phrase that extends a template by a word or two ("... relatively prime positive
         #    integers. What") or a stock sentence of one setter is a small share of the item; a copied
         #    statement, even edited, shares a large share of it.
         full = idx.key_length[key] == idx.n
         sel = real & full
-        n_items = np.int64(len(idx.items) + 1)
-        bp_cover = _cover(doc[~real], pos[~real], idx.n)
-        g = _cover(doc[sel], pos[sel], idx.n, owner=idx.key_owner[key[sel]], n_items=n_items)
-        if len(g):
-            g = g[~np.isin(g // n_items, bp_cover)]
-        pair, specific = _per_pair(g, n_items)
-        pdoc, powner = pair // n_items, pair % n_items
+        pdoc, powner, specific = specific_overlap(doc[sel], pos[sel], owner[sel], doc[~real], pos[~real], idx.n,
+                                                  n_items)
         need = np.minimum(np.maximum(s.min_item_share * idx.item_words[powner], s.min_specific_words),
                           s.long_overlap_words)
         strong_pair = specific >= need
@@ -238,22 +273,23 @@ class Decontaminator:
         strong_docs[pdoc[strong_pair]] = True
         strong = real & (~full | strong_docs[doc])
         real_at = np.flatnonzero(strong)
-        rd, at = np.unique(doc[real_at], return_index=True)
+        first = _first_of_runs(doc[real_at])  # the first strong hit of each document decides
         decided = {d: (int(key[j]), int(pos[j]), "ngram")
-                   for d, j in zip(rd.tolist(), real_at[at].tolist(), strict=True)}
+                   for d, j in zip(doc[real_at[first]].tolist(), real_at[first].tolist(), strict=True)}
         # 2. coverage: distinct keys per (document, owning item) against the item's keys.
-        owner = idx.key_owner[key]
         width = np.int64(len(idx.key_owner) + 1)
-        pair_doc_key = np.unique(doc * width + key)
-        pd, pk = pair_doc_key // width, pair_doc_key % width
-        po = idx.key_owner[pk]
-        n_items = np.int64(len(idx.items) + 1)
-        do, cnt = np.unique(pd * n_items + po, return_counts=True)
+        pair_doc_key = hits.doc_keys(int(width))
+        pair_doc_owner = np.sort((pair_doc_key // width) * n_items + idx.key_owner[pair_doc_key % width])
+        at = np.flatnonzero(_first_of_runs(pair_doc_owner))
+        do = pair_doc_owner[at]
+        cnt = np.diff(np.append(at, len(pair_doc_owner)))
         dd, oo = do // n_items, do % n_items
         covered = cnt >= np.maximum(1, s.coverage * idx.owned_keys[oo])
         if covered.any():
-            first_of, first_at = np.unique(doc * n_items + owner, return_index=True)  # first hit per pair
-            where = first_at[np.searchsorted(first_of, do[covered])]
+            # The first hit (by word) of each covered (document, item) pair names the n-gram.
+            pk = doc * n_items + owner
+            by_pair = np.argsort(pk, kind="stable")
+            where = by_pair[np.searchsorted(pk[by_pair], do[covered])]
             for d, j in zip(dd[covered].tolist(), where.tolist(), strict=True):
                 if d not in decided:
                     decided[d] = (int(key[j]), int(pos[j]), "coverage")
@@ -297,24 +333,85 @@ class Decontaminator:
         return self.decide(hits, texts, audit)
 
 
-def _cover(doc: np.ndarray, pos: np.ndarray, n: int, owner: np.ndarray | None = None,
-           n_items: np.int64 = np.int64(1)) -> np.ndarray:
-    """The distinct (document << 32 | word) positions covered by windows of ``n`` words at ``pos``; with
-    ``owner``, ``position * n_items + owner`` (one entry per item covering the position)."""
-    g = (doc.astype(np.int64) << np.int64(32)) + pos.astype(np.int64)
-    g = (g[:, None] + np.arange(n, dtype=np.int64)).ravel()
-    if owner is not None:
-        g = g * n_items + np.repeat(owner.astype(np.int64), n)
-    return np.unique(g)
+def _distinct(sorted_values: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array (``np.unique`` without its hash table or second sort)."""
+    return sorted_values[_first_of_runs(sorted_values)]
 
 
-def _per_pair(g: np.ndarray, n_items: np.int64) -> tuple[np.ndarray, np.ndarray]:
-    """From ``position * n_items + owner`` entries: the (document * n_items + owner) pairs and how many
-    positions each covers."""
-    place, owner = g // n_items, g % n_items
-    return np.unique((place >> np.int64(32)) * n_items + owner, return_counts=True)
+def _first_of_runs(values: np.ndarray) -> np.ndarray:
+    """Boolean mask of the entries of a grouped array that differ from the one before (the first of each run)."""
+    first = np.ones(len(values), dtype=bool)
+    if len(values) > 1:
+        np.not_equal(values[1:], values[:-1], out=first[1:])
+    return first
+
+
+def _merge(start: np.ndarray, n: int, group: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Union of the intervals ``[start, start + n)`` (sorted by ``start`` within each run of ``group``):
+    the merged intervals' starts and ends and the index of the first input interval of each. O(len), no
+    expansion to words: with one length ``n`` and sorted starts, each interval's end is the largest so far."""
+    if not len(start):
+        z = np.zeros(0, np.int64)
+        return z, z, z
+    run = np.ones(len(start), dtype=bool)
+    run[1:] = start[1:] > start[:-1] + n
+    if group is not None:
+        run |= _first_of_runs(group)
+    at = np.flatnonzero(run)
+    last = np.append(at[1:] - 1, len(start) - 1)
+    return start[at], start[last] + n, at
+
+
+def specific_overlap(doc: np.ndarray, pos: np.ndarray, owner: np.ndarray, bp_doc: np.ndarray, bp_pos: np.ndarray,
+                     n: int, n_items: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (document, item) pair: how many words of the document are covered by the pair's ``n``-word windows
+    (``doc``, ``pos``, ``owner``; sorted by document, then word) and by no boilerplate window (``bp_doc``,
+    ``bp_pos``; sorted likewise). Returns (documents, items, word counts), pairs ordered by document then
+    item, only pairs with a count > 0.
+
+    An interval union over sorted window starts, in O(hits): the pair's windows merge into disjoint
+    intervals, the boilerplate windows of each document likewise, and the words of a pair's interval
+    ``[a, b)`` under boilerplate are ``C(b) - C(a)``, ``C`` the cumulative boilerplate measure (one
+    ``searchsorted``). Positions are global (``document << 32 | word``), so documents never mix."""
+    z = np.zeros(0, np.int64)
+    if not len(doc):
+        return z, z, z
+    g = (doc.astype(np.int64) << np.int64(32)) | pos
+    pair = doc.astype(np.int64) * n_items + owner
+    by_pair = np.argsort(pair, kind="stable")  # (document, item, word)
+    g, pair = g[by_pair], pair[by_pair]
+    a, b, at = _merge(g, n, pair)
+    covered = b - a
+    bg = (bp_doc.astype(np.int64) << np.int64(32)) | bp_pos
+    if len(bg):
+        ba, bb, _ = _merge(bg, n)
+        before = np.concatenate(([0], np.cumsum(bb - ba)))  # boilerplate words before each merged interval
+
+        def cum(x: np.ndarray) -> np.ndarray:
+            j = np.searchsorted(ba, x, side="right") - 1
+            inside = np.minimum(x, bb[np.maximum(j, 0)]) - ba[np.maximum(j, 0)]
+            return np.where(j >= 0, before[np.maximum(j, 0)] + inside, 0)
+
+        covered = covered - (cum(b) - cum(a))
+    run_pair = pair[at]
+    first = np.flatnonzero(_first_of_runs(run_pair))
+    count = np.add.reduceat(covered, first)
+    keep = count > 0
+    p = run_pair[first][keep]
+    return p // n_items, p % n_items, count[keep]
 
 
 def statement(text: str, domain: str, settings: BoilerplateSettings) -> str:
     """The text n-grammed for a problem: code statements lose their scaffolding (:func:`code_statement`)."""
     return code_statement(text) if domain == "code" and settings.normalise_code else text
+
+
+def statements(problems: Iterable[tuple[str, str]], settings: BoilerplateSettings) -> list[str]:
+    """:func:`statement` of every (text, domain) pair, the code ones reduced in one batch (:func:`code_statements`)."""
+    pairs = list(problems)
+    out = [t for t, _ in pairs]
+    if settings.normalise_code:
+        code = [i for i, (_, d) in enumerate(pairs) if d == "code"]
+        for i, t in zip(code, code_statements([out[i] for i in code]), strict=True):
+            out[i] = t
+    return out

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from acereason.curate.decontam import CODE_N, MATH_N
-from acereason.curate.decontam_boilerplate import Audit, BoilerplateSettings, Decontaminator, statement
+from acereason.curate.decontam_boilerplate import Audit, BoilerplateSettings, Decontaminator, statements
 from acereason.schema import Problem, write_records
 
 
@@ -46,7 +46,7 @@ def run_decontaminate(inp: Path, benchmarks: list[Path], out: Path, dropped_path
         cut = date.fromisoformat(cutoff)
     dc = Decontaminator.from_problems(bench, n, settings)
     audit = Audit()
-    verdicts = dc.run([statement(p.prompt, p.domain, settings) for p in problems], audit)
+    verdicts = dc.run(statements([(p.prompt, p.domain) for p in problems], settings), audit)
     kept: list[Problem] = []
     dropped: list[Problem] = []
     by_date = 0
