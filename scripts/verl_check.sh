@@ -4,9 +4,11 @@
 #   * tests/test_verl_hydra.py (from the main venv): composes veRL's ppo_trainer.yaml with the overrides of
 #     every run of configs/acereason-7b.yaml, validates them with veRL's own checks, builds veRL's dataset
 #     over our parquet and loads our reward manager and trainer through veRL;
-#   * tests/test_verl_reward_manager.py, test_verl_plugin.py, test_verl_trainer.py (inside the veRL venv):
-#     the batch reward manager through veRL's RewardLoopWorker and DataProto, the plugin found by veRL's
-#     entry-point discovery, the trainer extension's epoch-boundary logic on veRL's data structures.
+#   * tests/test_verl_reward_manager.py, test_verl_plugin.py, test_verl_trainer.py, test_verl_agent_loop.py
+#     (inside the veRL venv): the batch reward manager through veRL's RewardLoopWorker and DataProto, the
+#     plugin found by veRL's entry-point discovery, the trainer extension's epoch-boundary logic on veRL's data
+#     structures, the scheduled / entropy-targeted temperature through veRL's agent-loop worker (stand-in LLM
+#     server) and into the actor's extra_info through veRL's v1 trainer methods (stand-in actor).
 #   scripts/verl_check.sh                 # VERL_VERSION=0.9.1, venv .venv-verl (VERL_VENV to change)
 # Idempotent: an existing venv that imports verl and finds our plugin is reused.
 set -euo pipefail
@@ -31,4 +33,4 @@ if ! "$VENV/bin/python" -c "$PLUGIN_CHECK" 2>/dev/null; then
 fi
 VERL_PYTHON="$PWD/$VENV/bin/python" .venv/bin/python -m pytest -q -m slow tests/test_verl_hydra.py "$@"
 "$VENV/bin/python" -m pytest -q -m slow tests/test_verl_reward_manager.py tests/test_verl_plugin.py \
-  tests/test_verl_trainer.py "$@"
+  tests/test_verl_trainer.py tests/test_verl_agent_loop.py "$@"

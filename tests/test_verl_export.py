@@ -125,8 +125,12 @@ def test_overrides_express_the_recipe(exported: tuple[Path, Path]) -> None:
     notes = {n: json.loads((out / n / "stage.json").read_text())["not_expressed_in_verl"]
              for n in ("00-math-8k", "03-code-24k", "04-code-32k", "05-math-32k")}
     assert notes["00-math-8k"] == [] and notes["03-code-24k"] == []
-    assert len(notes["04-code-32k"]) == 1 and "temperature_schedule" in notes["04-code-32k"][0]
-    assert "no per-prompt override" in notes["04-code-32k"][0]
+    # the temperature schedule is carried by our agent loop: the code stage has nothing left unexpressed
+    assert notes["04-code-32k"] == []
+    assert (c2["actor_rollout_ref.rollout.agent.default_agent_loop"],
+            c2["actor_rollout_ref.rollout.agent.agent_loop_config_path"]) == (
+        "acereason_single_turn", str(out / "agent_loops.yaml"))
+    assert "AceReasonSingleTurnAgentLoop" in (out / "agent_loops.yaml").read_text()
     assert len(notes["05-math-32k"]) == 1 and "only_unsolved_from" in notes["05-math-32k"][0]
     f = json.loads((out / "02-math-24k" / "stage.json").read_text())["runs"][0]["filter"]
     assert (f["samples"], f["max_pass_rate"]) == (16, 0.375)

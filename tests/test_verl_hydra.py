@@ -94,6 +94,8 @@ def test_every_run_composes_and_validates(setup: tuple[str, Path, Path]) -> None
         # the plugin, as veRL resolves it: our trainer mode is registered, our reward manager imports
         assert v["trainer.v1.trainer_mode"] == "acereason" and v["reward.reward_manager.source"] == "importlib"
         assert r["trainer_cls"] == "AceReasonTrainer" and r["reward_manager_cls"] == "AceReasonRewardManager"
+        # our agent loop (the per-batch sampling temperature), from the agent_loops.yaml veRL's workers load
+        assert r["agent_loop_cls"] == "AceReasonSingleTurnAgentLoop"
         assert v["+acereason.stage.epochs"] == (3 if "code-32k" in r["file"] else 1)
         assert r["uses_ref"] is False and r["uses_critic"] is False
         assert {"actor_rollout_ref.actor", "actor_rollout_ref.actor.optim", "actor_rollout_ref.rollout",

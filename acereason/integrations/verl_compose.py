@@ -110,7 +110,7 @@ def _check_data_and_reward(cfg: Any, rows: int = 4) -> dict[str, Any]:
 
 
 def _extensions(cfg: Any) -> dict[str, Any]:
-    """The trainer and reward manager classes veRL resolves for the run (our plugin's, when it is used)."""
+    """The trainer, reward manager and agent loop classes veRL resolves for the run (ours, when used)."""
     from verl.trainer.ppo.reward import resolve_reward_manager_cls
 
     out: dict[str, Any] = {"reward_manager_cls": resolve_reward_manager_cls(cfg).__name__}
@@ -118,6 +118,15 @@ def _extensions(cfg: Any) -> dict[str, Any]:
         from verl.trainer.ppo.v1 import get_trainer_cls
 
         out["trainer_cls"] = get_trainer_cls(cfg.trainer.v1.trainer_mode).__name__
+    agent = cfg.actor_rollout_ref.rollout.agent
+    if agent.get("agent_loop_config_path"):  # the agent loop veRL's workers load from that file, by import
+        from hydra.utils import get_class
+        from omegaconf import OmegaConf
+        from verl.utils.import_utils import resolve_config_path
+
+        loops = {c.name: c for c in OmegaConf.load(resolve_config_path(agent.agent_loop_config_path))}
+        entry = loops.get(agent.default_agent_loop)
+        out["agent_loop_cls"] = get_class(entry["_target_"]).__name__ if entry is not None else None
     return out
 
 

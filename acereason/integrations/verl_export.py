@@ -15,6 +15,9 @@ on the shared filesystem at the path the cluster sees):
   (:mod:`acereason.integrations.verl_reward_manager`).
 * ``launch.sh`` — runs every stage in order: filter (if the stage has one), train, merge the last
   checkpoint to Hugging Face format (``RUN/hf``), which is the next run's ``actor_rollout_ref.model.path``.
+* ``agent_loops.yaml`` — our agent loop ``acereason_single_turn`` for veRL's agent-loop workers
+  (``actor_rollout_ref.rollout.agent.agent_loop_config_path``): it samples at the temperature our trainer mode
+  chose for the batch (the epoch's scheduled one, or the entropy-targeted one).
 * ``reward_fn.py`` — only for a recipe with a custom ``train.reward_fn``: the veRL reward function that
   calls it per sample (see :func:`acereason.integrations.verl.custom_compute_score`).
 
@@ -36,10 +39,15 @@ import pyarrow.parquet as pq
 
 from acereason.atomic import atomic_path, current_umask, write_text
 from acereason.cli_util import OptionError, import_target
-from acereason.integrations.verl_overrides import ClusterCfg, stage_overrides, unexpressed
+from acereason.integrations.verl_overrides import AGENT_LOOP, ClusterCfg, stage_overrides, unexpressed
 from acereason.rl.prompts import build_messages
 from acereason.rl.recipe import Recipe, StageCfg, check_data_files, load_recipe
 from acereason.schema import Problem
+
+# The agent_loop_config_path file: veRL instantiates the target by import (torch-free to write here). Same as
+# acereason.integrations.verl_agent_loop.agent_loops_yaml(), which imports veRL.
+AGENT_LOOPS_YAML = (f"- name: {AGENT_LOOP}\n"
+                    "  _target_: acereason.integrations.verl_agent_loop.AceReasonSingleTurnAgentLoop\n")
 
 # The columns veRL's RL datasets share (rLLM, Skywork-OR1, SimpleRL parquet), field order as theirs.
 _MESSAGE = pa.struct([("content", pa.string()), ("role", pa.string())])
@@ -192,6 +200,8 @@ def export_recipe(recipe_path: str | Path, out_dir: str | Path, cluster: Cluster
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     reward = reward_source(recipe, out, reward_path)
+    agent_loops = out / "agent_loops.yaml"  # our agent loop, loaded by veRL's agent-loop workers themselves
+    write_text(agent_loops, AGENT_LOOPS_YAML)
     prev_model = model_path or str(recipe.resolve(recipe.model.path or "").resolve())
     t = recipe.train
     runs: list[RunPlan] = []
@@ -215,7 +225,8 @@ def export_recipe(recipe_path: str | Path, out_dir: str | Path, cluster: Cluster
         # one veRL run per stage: epochs, epoch-wise removal and per-epoch group sizes run inside it, in our
         # trainer extension (trainer.v1.trainer_mode=acereason), with the optimizer kept across epochs
         lines = stage_overrides(recipe, stage, run_name=label, train_file=train_file, model_path=prev_model,
-                                checkpoint_dir=sdir / "checkpoints", reward_path=reward, cluster=cluster)
+                                checkpoint_dir=sdir / "checkpoints", reward_path=reward, cluster=cluster,
+                                agent_loop_config=agent_loops)
         spaced = [ln for ln in lines if any(ch.isspace() for ch in ln)]
         if spaced:  # launch.sh passes $(cat overrides.txt): a space would split an override in two
             raise OptionError("--override" if spaced[0] in cluster.extra else "--out/--model-path",

@@ -17,6 +17,9 @@ with these overrides: ``tests/test_verl_hydra.py``). The mapping:
 * Reward: ``reward.custom_reward_function`` = :func:`acereason.integrations.verl.compute_score`, or the
   generated ``DIR/reward_fn.py`` for a recipe with a custom ``train.reward_fn`` (veRL 0.9 moved the old
   top-level ``custom_reward_function`` under ``reward``).
+* Sampling temperature: the first epoch's in ``rollout.temperature``; the schedule and the entropy target are
+  applied per batch by our trainer mode through our agent loop ``acereason_single_turn``
+  (``rollout.agent.default_agent_loop``, ``agent_loop_config_path``).
 * Checkpoints every ``checkpoint_every`` steps (veRL also saves at the last step), keep
   ``keep_checkpoints``; validation off (our ``acereason eval`` evaluates the merged checkpoints).
 
@@ -70,11 +73,14 @@ def _fmt(value: object) -> str:
 
 def stage_overrides(recipe: Recipe, stage: StageCfg, *, run_name: str, train_file: Path, model_path: Path | str,
                     checkpoint_dir: Path, reward_path: str, cluster: ClusterCfg | None = None,
-                    epoch: int = 0, epochs: int | None = None) -> list[str]:
+                    epoch: int = 0, epochs: int | None = None,
+                    agent_loop_config: Path | str | None = None) -> list[str]:
     """The overrides (``key=value`` strings, one per line in ``overrides.txt``) for one veRL run.
 
     ``epoch`` picks the temperature and group size of a scheduled stage; ``epochs`` overrides the run's
-    epoch count (a scheduled stage runs one epoch per veRL run).
+    epoch count (a scheduled stage runs one epoch per veRL run). ``agent_loop_config`` is the file listing our
+    agent loop for veRL's agent-loop workers (``DIR/agent_loops.yaml``; without it they find the loop through
+    our plugin). The rollout temperature is the first epoch's: our trainer mode sets every later one.
     """
     c = cluster or ClusterCfg()
     t = recipe.train
@@ -136,7 +142,12 @@ def stage_overrides(recipe: Recipe, stage: StageCfg, *, run_name: str, train_fil
         ("actor_rollout_ref.rollout.max_num_batched_tokens", max(8192, seq_tokens)),
         ("actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu", seq_tokens),
         ("actor_rollout_ref.ref.log_prob_max_token_len_per_gpu", seq_tokens),
+        # our agent loop: veRL's single-turn loop at the temperature our trainer mode chose per batch (the
+        # epoch's scheduled one, or the entropy-targeted one); the trainer also routes its batches to it
+        ("actor_rollout_ref.rollout.agent.default_agent_loop", AGENT_LOOP),
     ]
+    if agent_loop_config is not None:
+        kv.append(("actor_rollout_ref.rollout.agent.agent_loop_config_path", str(agent_loop_config)))
     if stage.zero_variance_groups == "resample":
         # DAPO dynamic sampling: keep drawing prompts until the batch holds only mixed groups
         kv += [("algorithm.filter_groups.enable", True), ("algorithm.filter_groups.metric", "acc")]
@@ -181,6 +192,9 @@ def stage_overrides(recipe: Recipe, stage: StageCfg, *, run_name: str, train_fil
     return out + list(c.extra)
 
 
+AGENT_LOOP = "acereason_single_turn"
+"""Our agent loop's name (:mod:`acereason.integrations.verl_agent_loop`, ``AGENT_NAME``)."""
+
 REWARD_MANAGER_MODULE = "pkg://acereason.integrations.verl_reward_manager"
 """Where veRL imports our batch reward manager from (``reward.reward_manager.source=importlib``)."""
 
@@ -206,15 +220,8 @@ def plugin_stage(stage: StageCfg) -> dict[str, object]:
 def unexpressed(stage: StageCfg) -> list[str]:
     """Recipe settings veRL's ``main_ppo`` has no knob for, and what the export does about each."""
     notes = []
-    if stage.temperature_schedule and len(set(stage.temperature_schedule)) > 1:
-        notes.append(f"temperature_schedule={stage.temperature_schedule}: the whole run samples at "
-                     f"{stage.temperature_at(0)}; veRL 0.9.1's agent loop takes the sampling temperature from "
-                     "actor_rollout_ref.rollout.temperature inside its Ray workers, with no per-prompt override "
-                     "(group size has one, __rollout_n__, and is carried). Our trainer logs the scheduled value "
-                     "as acereason/temperature.")
-    if stage.entropy_target is not None:
-        notes.append(f"entropy_target={stage.entropy_target}: computed by our trainer (acereason/temperature) "
-                     f"but not applied to vLLM, for the same reason; sampling stays at {stage.temperature}.")
+    # temperature_schedule and entropy_target are carried: our trainer mode writes the batch's temperature per
+    # sample, our agent loop sends it to vLLM, and the actor's log-probs use the same one (verl_trainer)
     if stage.replay_data:
         notes.append(f"replay_data: mixed into the parquet at the recipe's fraction ({stage.replay_fraction}) "
                      "instead of per batch; batches hold that fraction in expectation.")

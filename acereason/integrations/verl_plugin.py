@@ -1,4 +1,5 @@
-"""Our veRL plugin: importing it registers the ``acereason`` reward manager and trainer mode with veRL.
+"""Our veRL plugin: importing it registers the ``acereason`` reward manager and trainer mode, and the agent loop
+``acereason_single_turn``, with veRL.
 
 veRL 0.9.1 imports it itself, in every process that imports ``verl`` (driver, task runner, reward workers):
 through the ``verl.plugins`` entry point group (``acereason = acereason.integrations.verl_plugin`` in our
@@ -19,6 +20,10 @@ _STATE: dict[str, Any] = {}
 from acereason.integrations import verl_reward_manager  # noqa: E402  registers reward manager "acereason"
 
 _STATE["reward_manager"] = verl_reward_manager.AceReasonRewardManager
+
+from acereason.integrations import verl_agent_loop  # noqa: E402  registers agent loop "acereason_single_turn"
+
+_STATE["agent_loop"] = verl_agent_loop.AceReasonSingleTurnAgentLoop
 
 from acereason.integrations import verl_trainer  # noqa: E402  registers trainer mode "acereason" when possible
 

@@ -26,10 +26,14 @@ The stage's settings come from ``+acereason.stage`` (written by ``acereason expo
 ``temperature``, ``temperature_schedule``, ``rollouts_per_prompt``, ``rollouts_schedule``,
 ``remove_solved_each_epoch``, ``overlong_filtering``, ``zero_variance_groups``, ``entropy_target``.
 
-Not carried: the tracker's temperature (schedule, entropy target) does not reach vLLM. veRL 0.9.1's v1 agent
-loop builds its sampling parameters from ``actor_rollout_ref.rollout.temperature`` inside its Ray workers, with
-no per-prompt override (unlike ``__rollout_n__``); it is logged as ``acereason/temperature`` and listed in
-``stage.json`` as not expressed.
+The tracker's temperature (the epoch's scheduled one, or the entropy-targeted one) reaches vLLM through our agent
+loop (:mod:`acereason.integrations.verl_agent_loop`): :func:`prepare_gen_batch` writes it per sample
+(``acereason_temperature``) with ``agent_name = "acereason_single_turn"``; the loop sends it and records what it
+sent in the trajectory's ``extra_fields``. veRL's driver gives the actor its temperature per call
+(``extra_info["temperature"]`` of the batch, read from ``actor_rollout_ref.rollout.temperature`` of the driver's
+config in ``_compute_old_log_prob``, ``_compute_ref_log_prob``, ``_update_actor``): before those, the trainer
+sets that config value to the temperature the batch was sampled at (:func:`batch_temperature`), so the log-probs
+of the loss are those of the sampler's distribution.
 """
 
 from __future__ import annotations
@@ -47,10 +51,12 @@ import numpy as np
 import torch
 
 from acereason.atomic import write_text
+from acereason.integrations.verl_agent_loop import AGENT_NAME, SAMPLED_KEY, TEMPERATURE_FIELD
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AceReasonTrainer", "EpochTracker", "StageSpec", "entropy_temperature", "extra_values", "loss_mask"]
+__all__ = ["AceReasonTrainer", "EpochTracker", "StageSpec", "batch_temperature", "entropy_temperature", "extra_values",
+           "loss_mask", "prepare_gen_batch", "rollout_prompt_ids"]
 
 STATE_FILE = "acereason_epochs.json"
 ENTROPY_GAIN = 0.5  # the native trainer's gain (acereason.rl.step): T *= exp(g * (target - H) / target)
@@ -225,6 +231,54 @@ def remove_prompts(dataset: Any, removed: Iterable[str]) -> int:
     return len(dataset.dataframe)
 
 
+def prepare_gen_batch(batch_dict: dict[str, Any], tracker: EpochTracker) -> dict[str, Any]:
+    """A dataloader batch (veRL's ``collate_fn`` output) made ready for veRL's agent loop: a fresh ``uid`` per
+    prompt, the epoch's group size (``__rollout_n__``), the tracker's temperature (``acereason_temperature``)
+    and our agent loop (``agent_name``). Returns a new dict."""
+    import uuid
+
+    out = dict(batch_dict)
+    n = len(out["raw_prompt"])
+    out["uid"] = np.array([str(uuid.uuid4()) for _ in range(n)], dtype=object)
+    out["__rollout_n__"] = np.array([tracker.group_size] * n, dtype=object)
+    out[TEMPERATURE_FIELD] = np.array([float(tracker.temperature)] * n, dtype=object)
+    out["agent_name"] = np.array([AGENT_NAME] * n, dtype=object)
+    return out
+
+
+def batch_temperature(extra_fields: Sequence[Any], default: float) -> float:
+    """The temperature a batch of trajectories was sampled at, from what our agent loop recorded in each one's
+    ``extra_fields``; ``default`` when none recorded one (another agent loop). A batch sampled at more than one
+    temperature is refused: veRL's actor takes one temperature per batch."""
+    seen = sorted({round(float(ef[SAMPLED_KEY]), 12) for ef in extra_fields
+                   if isinstance(ef, Mapping) and ef.get(SAMPLED_KEY) is not None})
+    if not seen:
+        return float(default)
+    if len(seen) > 1:
+        raise ValueError(f"acereason: one training batch was sampled at several temperatures {seen}; veRL's actor "
+                         "computes log-probs at one temperature per batch")
+    return seen[0]
+
+
+def rollout_prompt_ids(extra_infos: Sequence[Any], uids: Sequence[Any]) -> list[str]:
+    """Each trajectory's prompt id (the row's ``extra_info.problem_id``, as :func:`prompt_id`), else its ``uid``."""
+    out = []
+    for info, uid in zip(extra_infos, uids, strict=True):
+        pid = (info.get("problem_id") or info.get("index")) if isinstance(info, Mapping) else None
+        out.append(str(pid) if pid is not None else str(uid))
+    return out
+
+
+def set_rollout_temperature(config: Any, temperature: float) -> None:
+    """Set ``actor_rollout_ref.rollout.temperature`` of the driver's config (what veRL's driver passes to the actor
+    as ``extra_info["temperature"]``)."""
+    from omegaconf import open_dict, read_write
+
+    node = config.actor_rollout_ref.rollout
+    with read_write(node), open_dict(node):
+        node.temperature = float(temperature)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # veRL's v1 trainer with the recipe's rules (needs veRL's GPU workers; not run on CPU)
 try:
@@ -269,14 +323,24 @@ else:
                 self.steps_per_epoch = max(1, self.total_training_steps)
                 self.train_dataloader_it = iter(self.train_dataloader)
                 batch_dict = next(self.train_dataloader_it)
-            import uuid
-
             from verl.utils import tensordict_utils as tu
 
-            n = len(batch_dict["raw_prompt"])
-            batch_dict["uid"] = np.array([str(uuid.uuid4()) for _ in range(n)], dtype=object)
-            batch_dict["__rollout_n__"] = np.array([self.ace.group_size] * n, dtype=object)
-            return tu.get_tensordict(batch_dict)
+            # the epoch's group size and temperature per sample, routed to our agent loop (verl_agent_loop)
+            return tu.get_tensordict(prepare_gen_batch(batch_dict, self.ace))
+
+        # -- the actor's temperature: the one the batch was sampled at --
+        def _ace_use_sampling_temperature(self, batch: Any, metrics: dict) -> float:
+            import transfer_queue as tq
+
+            data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_fields"])
+            t = batch_temperature(list(data["extra_fields"]), self.config.actor_rollout_ref.rollout.temperature)
+            set_rollout_temperature(self.config, t)  # read by veRL for extra_info["temperature"] of every call
+            metrics["acereason/sampling_temperature"] = t
+            return t
+
+        def _compute_old_log_prob(self, batch: Any, metrics: dict) -> Any:
+            self._ace_use_sampling_temperature(batch, metrics)
+            return super()._compute_old_log_prob(batch, metrics)
 
         # -- loss mask and per-prompt results --
         def _compute_advantage(self, batch: Any, metrics: dict) -> Any:
@@ -284,7 +348,7 @@ else:
             from verl.workers.utils.padding import response_from_nested, response_to_nested
 
             data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
-                                   select_fields=["uid", "response_mask", "extra_fields"])
+                                   select_fields=["uid", "response_mask", "extra_fields", "extra_info"])
             nested = data["response_mask"]
             mask = response_from_nested(nested, nested)
             extra = list(data["extra_fields"])
@@ -297,8 +361,8 @@ else:
             metrics["acereason/epoch"] = self.ace.epoch
             metrics["acereason/temperature"] = self.ace.temperature
             metrics["acereason/removed_prompts"] = len(self.ace.removed)
-            self.ace.record([str((e.get("extra_info") or {}).get("problem_id", u)) if isinstance(e, Mapping) else u
-                             for e, u in zip(extra, uids, strict=True)], acc)
+            # the row's extra_info is a field of its own in the TransferQueue (veRL stores the prompt's kwargs)
+            self.ace.record(rollout_prompt_ids(list(data["extra_info"]), uids), acc)
             out = response_to_nested(new_mask, nested)
             tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id,
                             fields={"response_mask": out, "loss_mask": out})
