@@ -179,12 +179,17 @@ def test_scheduled_temperature_reaches_the_server_and_the_trajectories(tiny, mon
     raw = collate_fn([ds[i] for i in range(3)])
     prepared = prepare_gen_batch(raw, tracker)
     assert list(prepared["agent_name"]) == ["acereason_single_turn"] * 3 and "agent_name" not in raw
-    requests, rows, _ = _rollout(_config(model, base, temperature=0.6), prepared, monkeypatch, global_steps=2)
+    requests, rows, fake = _rollout(_config(model, base, temperature=0.6), prepared, monkeypatch, global_steps=2)
     assert len(requests) == 9 and {r["temperature"] for r in requests} == {0.8}  # 3 prompts x group size 3
     assert {r["top_p"] for r in requests} == {1.0}
     assert len(rows) == 9 and {float(r[TEMPERATURE_FIELD]) for r in rows.values()} == {0.8}
     assert {r["extra_fields"][SAMPLED_KEY] for r in rows.values()} == {0.8}
     assert batch_temperature([r["extra_fields"] for r in rows.values()], default=0.6) == 0.8
+    # epoch-wise removal keys on the prompt: the row's extra_info is its own field of the stored trajectory
+    from acereason.integrations.verl_trainer import rollout_prompt_ids
+
+    got = fake.kv_batch_get(list(rows), "train", ["uid", "extra_info"])
+    assert sorted(set(rollout_prompt_ids(list(got["extra_info"]), list(got["uid"])))) == ["p0", "p1", "p2"]
     # control: the same loop without the per-sample field (e.g. a validation batch) keeps the config's value
     plain = dict(prepared)
     plain.pop(TEMPERATURE_FIELD)
