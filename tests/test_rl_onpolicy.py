@@ -204,3 +204,10 @@ def _problems(d: Path) -> list:
     from acereason.schema import read_problems
 
     return list(read_problems(d / "toy.jsonl"))
+
+
+@pytest.mark.parametrize("name", ["acereason-7b", "acereason-14b"])
+def test_the_papers_recipes_keep_the_correction_off(name: str) -> None:
+    root = Path(__file__).resolve().parents[1]
+    recipe = load_recipe(root / "configs" / f"{name}.yaml", check_files=False)
+    assert recipe.train.tis_cap is None and all(s.prompt_overflow == "drop" for s in recipe.stages)

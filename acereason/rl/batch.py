@@ -132,7 +132,9 @@ def _micro_logprobs(model: torch.nn.Module, chunk: list[Sample], pad_id: int, de
         ids, pos, mask = _pack_batch(chunk, device)
         return flat_logprobs(model, ids, None, mask, temperature, position_ids=pos)
     ids, attn, mask = _pad_batch(chunk, pad_id, device)
-    return flat_logprobs(model, ids, attn, mask, temperature)
+    # No padding (one sequence, or equal lengths): no mask, so attention runs as plain causal attention (SDPA's
+    # fused kernels, O(L) memory) instead of materialising an (L x L) mask and attention matrix.
+    return flat_logprobs(model, ids, None if bool(attn.all()) else attn, mask, temperature)
 
 
 def _plan(model: torch.nn.Module, trained: list[Sample], micro_batch_size: int, max_tokens: int | None,
