@@ -102,3 +102,34 @@ def test_on_the_real_files_the_fast_decision_equals_the_plain_one(shared_data) -
                                  len(idx.items) + 1)
         assert [x.tolist() for x in dc.last_pairs[:3]] == list(ref)
         assert len(ref[0]) > 100  # the injected items and the collisions are all in it
+
+
+def test_decontaminate_explain_names_the_short_item_matcher(tmp_path) -> None:
+    """A one-sentence benchmark item reworded and reformatted shares no 9-gram with its copy; the short-item
+    matcher drops it, ``--dropped`` says ``how: short`` with its score, and ``--explain`` counts it."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from acereason.cli import app
+
+    item = ("Let triangle ABC have circumcenter O and incenter I with IA perpendicular to OI, circumradius 13, and "
+            "inradius 6. Find the product AB times AC.")
+    copy = "Circumradius 13.0 and inradius 6; triangle ABC has circumcenter O, incenter I with IA perpendicular to " \
+           "OI. Determine product AB times AC."
+    others = ["Find the number of positive integers below 1000 divisible by 7.", "A circle has radius 5. Find its "
+              "area.", "Compute the sum of the first 100 odd numbers.", "Let x be real with x^2 = 4. Find x."]
+    bench, train = tmp_path / "b.jsonl", tmp_path / "t.jsonl"
+    bench.write_text(json.dumps({"id": "b-0", "problem": item, "answer": "468"}) + "\n")
+    train.write_text("".join(json.dumps({"id": f"t-{i}", "problem": t, "answer": "1"}) + "\n"
+                             for i, t in enumerate([*others, copy])))
+    out, dropped = tmp_path / "k.jsonl", tmp_path / "d.jsonl"
+    r = CliRunner().invoke(app, ["decontaminate", str(train), "--benchmarks", str(bench), "--out", str(out),
+                                 "--dropped", str(dropped), "--explain"])
+    assert r.exit_code == 0, r.output
+    meta = [json.loads(x)["meta"]["decontam"] for x in dropped.read_text().splitlines()]
+    assert [(m["item"], m["how"]) for m in meta] == [("b-0", "short")] and meta[0]["score"] >= 0.45
+    assert "short item: weighted word-pair containment" in r.output
+    r = CliRunner().invoke(app, ["decontaminate", str(train), "--benchmarks", str(bench), "--out", str(out),
+                                 "--dropped", str(dropped), "--short-item-words", "0"])
+    assert r.exit_code == 0 and dropped.read_text() == ""

@@ -220,12 +220,18 @@ def check_options(inputs: list[Path], out: Path, benchmarks: list[Path], report:
         check_validator_spec(validator)
 
 
-def check_decontam(max_bench_items: int, max_train_share: float, min_item_share: float) -> dict:
-    """The boilerplate settings as filter-step arguments, after range checks (:class:`OptionError`)."""
+def check_decontam(max_bench_items: int, max_train_share: float, min_item_share: float,
+                   short_item_words: int = BP_DEFAULTS.short_item_words,
+                   short_share: float = BP_DEFAULTS.short_share) -> dict:
+    """The boilerplate and short-item settings as filter-step arguments (so part of the filter stage's key),
+    after range checks (:class:`OptionError`)."""
     check_range("--max-bench-items", max_bench_items, ge=2)
     check_range("--max-train-share", max_train_share, gt=0, le=1)
     check_range("--min-item-share", min_item_share, gt=0, le=1)
-    return {"max_bench_items": max_bench_items, "max_train_share": max_train_share, "min_item_share": min_item_share}
+    check_range("--short-item-words", short_item_words, ge=0)
+    check_range("--short-share", short_share, gt=0, le=1)
+    return {"max_bench_items": max_bench_items, "max_train_share": max_train_share, "min_item_share": min_item_share,
+            "short_item_words": short_item_words, "short_share": short_share}
 
 
 def check_validator_spec(spec: str) -> None:
@@ -267,12 +273,17 @@ def _command(domain: str):
                                                        "is boilerplate.")] = BP_DEFAULTS.max_train_share,
         min_item_share: Annotated[float, typer.Option(help="Drop when the specific overlap covers this share of "
                                                       "a benchmark item.")] = BP_DEFAULTS.min_item_share,
+        short_item_words: Annotated[int, typer.Option(help="Benchmark items of at most this many words also get "
+                                                      "the fuzzy word-pair matcher (0: off).")]
+        = BP_DEFAULTS.short_item_words,
+        short_share: Annotated[float, typer.Option(help="Short-item matcher: drop at this weighted share of the "
+                                                   "item's word pairs.")] = BP_DEFAULTS.short_share,
     ) -> None:
         if bool(validator) == no_validate:
             raise OptionError("--validator", "pass exactly one of --validator SPEC (model validation, the paper's "
                                              "step) and --no-validate")
         cut = cutoff if domain == "code" else None
-        decontam = check_decontam(max_bench_items, max_train_share, min_item_share)
+        decontam = check_decontam(max_bench_items, max_train_share, min_item_share, short_item_words, short_share)
         check_options(inputs, out, benchmarks or [], report, validator, samples, shards, workers, n, cut,
                       near_threshold, max_tokens, min_response_tokens, downsample_below, downsample_keep, chunk)
         rep = curate(domain, inputs, out, benchmarks or [], None if no_validate else validator, samples, report,
@@ -309,13 +320,17 @@ def decontaminate_command(
                                                    "boilerplate.")] = BP_DEFAULTS.max_train_share,
     min_item_share: Annotated[float, typer.Option(help="Drop when the specific overlap covers this share of a "
                                                   "benchmark item.")] = BP_DEFAULTS.min_item_share,
+    short_item_words: Annotated[int, typer.Option(help="Benchmark items of at most this many words also get the "
+                                                  "fuzzy word-pair matcher (0: off).")] = BP_DEFAULTS.short_item_words,
+    short_share: Annotated[float, typer.Option(help="Short-item matcher: drop at this weighted share of the item's "
+                                               "word pairs.")] = BP_DEFAULTS.short_share,
 ) -> None:
     """Drop problems that are benchmark items: a shared non-boilerplate word n-gram (and, with --cutoff, a date)."""
     from acereason.curate.decontam_report import run_decontaminate
 
     if n is not None:
         check_range("--n", n, ge=1)
-    decontam = check_decontam(max_bench_items, max_train_share, min_item_share)
+    decontam = check_decontam(max_bench_items, max_train_share, min_item_share, short_item_words, short_share)
     check_not_input(out, [inp, *benchmarks], "--out")
     if dropped is not None:
         check_not_input(dropped, [inp, *benchmarks, out], "--dropped")

@@ -114,6 +114,15 @@ class BoilerplateSettings:
     min_specific_words: int = 1
     long_overlap_words: int = 60
     normalise_code: bool = True
+    # Short-item matcher (:class:`ShortItemMatcher`): items of at most ``short_item_words`` words (0: off) are
+    # also matched by weighted word-pair containment >= ``short_share`` (and >= ``short_min_pairs`` shared pairs), in
+    # documents of at most
+    # ``short_length_ratio`` x the item's words + ``short_length_slack``.
+    short_item_words: int = 40
+    short_share: float = 0.45
+    short_min_pairs: int = 4
+    short_length_ratio: float = 2.0
+    short_length_slack: int = 10
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready form (stage keys, reports)."""
@@ -126,12 +135,16 @@ class Verdict:
 
     benchmark: BenchmarkItem
     ngram: str
-    how: str  # "ngram" (a non-boilerplate n-gram) or "coverage" (covers the item)
+    how: str  # "ngram" (a non-boilerplate n-gram), "coverage" (covers the item) or "short" (ShortItemMatcher)
     n: int
+    score: float | None = None  # "short": the weighted share of the item's word pairs the document holds
 
     def meta(self) -> dict[str, Any]:
-        return {"benchmark": self.benchmark.file, "item": self.benchmark.item, "ngram": self.ngram, "n": self.n,
-                "how": self.how}
+        out = {"benchmark": self.benchmark.file, "item": self.benchmark.item, "ngram": self.ngram, "n": self.n,
+               "how": self.how}
+        if self.score is not None:
+            out["score"] = round(self.score, 3)
+        return out
 
 
 @dataclass
@@ -143,6 +156,7 @@ class RunHits:
     pos: np.ndarray
     n_docs: int
     _doc_keys: np.ndarray | None = field(default=None, repr=False)
+    short: ShortHits | None = None  # the short-item matcher's hits (None when it is off)
 
     def doc_keys(self, width: int) -> np.ndarray:
         """The distinct ``document * width + key`` values, sorted (``width`` > every key): one sort, shared
@@ -153,17 +167,137 @@ class RunHits:
 
 
 @dataclass
+class ShortHits:
+    """Word pairs of short benchmark items found in a run: global document, feature, first word; and the
+    word count of every document (the matcher's length bound)."""
+
+    doc: np.ndarray
+    feat: np.ndarray
+    pos: np.ndarray
+    doc_words: np.ndarray
+
+
+class ShortItemMatcher:
+    """Fuzzy second pass for short benchmark items: weighted containment of the item's word pairs.
+
+    A benchmark item of a sentence or two can lose every n-gram to one reworded sentence (three synonyms,
+    a dropped word, the halves exchanged) plus reformatted numbers: nothing of 9 words stays intact. Its
+    *word pairs* (consecutive tokens of the n-gram view: same normalisation, number folding, scaffolding
+    words left out) mostly survive, and those an edit breaks are mostly stock words. So per short item
+    (<= ``short_item_words`` words) the features are its distinct word pairs held by fewer than
+    ``max_bench_items`` benchmark items, each weighted by its rarity in the run's training set, ``log((N +
+    1) / (df + 1))`` (the training df is fitted per run, like the n-grams'); a document is dropped when the
+    features it holds weigh >= ``short_share`` of the item's total, number >= ``short_min_pairs``, and it has
+    at most ``short_length_ratio`` x the item's words + ``short_length_slack`` (a long document holds many
+    stray pairs). Lookups go through the same bit set + sorted table as the n-gram index: one extra window
+    pass of length 2 per batch, on the tokens the n-gram scan already made.
+    """
+
+    def __init__(self, index: NgramIndex, texts: Sequence[str], settings: BoilerplateSettings) -> None:
+        from acereason.curate.decontam import _Table, window_hashes
+
+        self.settings = settings
+        batch = index.tokenize(texts)
+        off = np.concatenate(([0], np.cumsum(batch.words_per_doc)))
+        h2, first = NgramIndex._windows(batch, 2)
+        owner = batch.word_doc[first].astype(np.int64)
+        by_hash = np.lexsort((owner, h2))  # benchmark df of a word pair: the distinct items holding it
+        hs, os_ = h2[by_hash], owner[by_hash]
+        new_pair = _first_of_runs(hs) | _first_of_runs(os_)
+        bench_df_h, bench_df = np.unique(hs[new_pair], return_counts=True)
+        feats: list[np.ndarray] = []
+        items: list[np.ndarray] = []
+        short = np.flatnonzero((batch.words_per_doc >= 2) & (batch.words_per_doc <= settings.short_item_words))
+        for d in short.tolist():
+            f = np.unique(window_hashes(batch.word_hash[off[d]: off[d + 1]], 2))
+            common = bench_df[np.searchsorted(bench_df_h, f)] >= settings.max_bench_items
+            feats.append(f[~common])
+            items.append(np.full(int((~common).sum()), d, dtype=np.int64))
+        fh = np.concatenate(feats) if feats else np.zeros(0, np.uint64)
+        fi = np.concatenate(items) if items else np.zeros(0, np.int64)
+        order = np.lexsort((fi, fh))
+        fh, fi = fh[order], fi[order]
+        self.hashes = _distinct(fh)  # feature id = index into this sorted array
+        self.entry_feat = np.searchsorted(self.hashes, fh)  # (feature, item) entries, by feature
+        self.entry_item = fi
+        self.entry_start = np.searchsorted(self.entry_feat, np.arange(len(self.hashes) + 1))
+        self.table = _Table.build(self.hashes, np.zeros(len(self.hashes), dtype=np.int64))
+        self.item_words = batch.words_per_doc.astype(np.int64)
+        self.short_items = len(short)
+        self.df = np.zeros(len(self.hashes), np.int64)
+        self.n_train = 0
+
+    def hits(self, batch: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(document in the batch, feature, first word) of every short-item word pair in a tokenized batch."""
+        h2, first = NgramIndex._windows(batch, 2)
+        hit, slot = self.table.find(h2)
+        d = batch.word_doc[first[hit]]
+        offsets = np.concatenate(([0], np.cumsum(batch.words_per_doc)))
+        return d, slot, first[hit] - offsets[d]
+
+    def fit(self, sh: ShortHits, n_docs: int) -> None:
+        """Training df per feature: distinct (document, feature) pairs of the run."""
+        width = np.int64(len(self.hashes) + 1)
+        dk = _distinct(np.sort(sh.doc.astype(np.int64) * width + sh.feat))
+        self.df = np.bincount(dk % width, minlength=len(self.hashes))[: len(self.hashes)]
+        self.n_train = n_docs
+
+    def decide(self, sh: ShortHits) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(documents, items, first shared word, score) of every document over the threshold, one row per
+        document (its best-scoring item; ties: the lower item)."""
+        z = np.zeros(0, np.int64)
+        if not len(sh.doc) or not len(self.hashes):
+            return z, z, z, np.zeros(0)
+        s = self.settings
+        w = np.log((self.n_train + 1.0) / (self.df + 1.0))
+        total = np.bincount(self.entry_item, weights=w[self.entry_feat], minlength=len(self.item_words))
+        width = np.int64(len(self.hashes) + 1)
+        key = sh.doc.astype(np.int64) * width + sh.feat
+        order = np.lexsort((sh.pos, key))
+        key, pos = key[order], sh.pos[order]
+        first = _first_of_runs(key)
+        key, pos = key[first], pos[first]  # distinct (document, feature), with its first word
+        doc, feat = key // width, key % width
+        count = self.entry_start[feat + 1] - self.entry_start[feat]
+        rows = np.repeat(np.arange(len(feat)), count)
+        entry = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count) + np.repeat(
+            self.entry_start[feat], count)
+        item = self.entry_item[entry]
+        n_items = np.int64(len(self.item_words) + 1)
+        pair = doc[rows] * n_items + item
+        by_pair = np.argsort(pair, kind="stable")
+        pair, weight, at_word = pair[by_pair], w[feat[rows]][by_pair], pos[rows][by_pair]
+        starts = np.flatnonzero(_first_of_runs(pair))
+        if not len(starts):
+            return z, z, z, np.zeros(0)
+        got = np.add.reduceat(weight, starts)
+        shared = np.diff(np.append(starts, len(pair)))
+        word = np.minimum.reduceat(at_word, starts)
+        pdoc, pitem = pair[starts] // n_items, pair[starts] % n_items
+        score = got / np.maximum(total[pitem], 1e-12)
+        ok = (total[pitem] > 0) & (score >= s.short_share) & (shared >= s.short_min_pairs) & (
+            sh.doc_words[pdoc] <= s.short_length_ratio * self.item_words[pitem] + s.short_length_slack)
+        pdoc, pitem, word, score = pdoc[ok], pitem[ok], word[ok], score[ok]
+        best = np.lexsort((pitem, -score, pdoc))
+        pdoc, pitem, word, score = pdoc[best], pitem[best], word[best], score[best]
+        one = _first_of_runs(pdoc)
+        return pdoc[one], pitem[one], word[one], score[one]
+
+
+@dataclass
 class Audit:
     """What a run decided: drops per deciding n-gram, matched items per benchmark file, boilerplate seen."""
 
     drops_by_ngram: Counter[str] = field(default_factory=Counter)
     items_matched: dict[str, set[str]] = field(default_factory=dict)
     drops_by_benchmark: Counter[str] = field(default_factory=Counter)
+    drops_by_matcher: Counter[str] = field(default_factory=Counter)  # ngram / coverage / short
     boilerplate: list[dict[str, Any]] = field(default_factory=list)  # top boilerplate n-grams
     excused: int = 0  # documents that shared only boilerplate n-grams (kept)
 
     def summary(self, top: int = 20) -> dict[str, Any]:
         return {"drops_by_benchmark": dict(self.drops_by_benchmark),
+                "drops_by_matcher": dict(self.drops_by_matcher),
                 "items_matched": {f: len(s) for f, s in sorted(self.items_matched.items())},
                 "excused_boilerplate_only": self.excused,
                 "top_ngrams": [{"ngram": g, "drops": c} for g, c in self.drops_by_ngram.most_common(top)],
@@ -174,9 +308,11 @@ class Decontaminator:
     """n-gram decontamination with boilerplate excluded (see the module docstring): one implementation for
     ``acereason decontaminate`` and the ``curate`` filter stage."""
 
-    def __init__(self, index: NgramIndex, settings: BoilerplateSettings | None = None) -> None:
+    def __init__(self, index: NgramIndex, settings: BoilerplateSettings | None = None,
+                 short: ShortItemMatcher | None = None) -> None:
         self.index = index
         self.settings = settings or BoilerplateSettings()
+        self.short = short
         self.train_df = np.zeros(len(index.key_owner), np.int64)
         self.n_train = 0
         self.fitted = False
@@ -195,15 +331,20 @@ class Decontaminator:
         bench = {path: list(problems) for path, problems in bench.items()}
         code = settings.normalise_code and any(p.domain == "code" for ps in bench.values() for p in ps)
         index = NgramIndex(n, SCAFFOLD_WORDS if code else ())
-        for path, problems in bench.items():
-            for p in problems:
-                index.add(statement(p.prompt, p.domain, settings), path, p.id)
-        return cls(index.freeze(), settings)
+        texts = statements([(p.prompt, p.domain) for ps in bench.values() for p in ps], settings)
+        ids = [(path, p.id) for path, ps in bench.items() for p in ps]
+        for text, (path, item) in zip(texts, ids, strict=True):
+            index.add(text, path, item)
+        index.freeze()
+        short = ShortItemMatcher(index, texts, settings) if settings.short_item_words > 0 and texts else None
+        return cls(index, settings, short)
 
     # -- scanning ---------------------------------------------------------------------------------------
     def scan(self, texts: Sequence[str], batch_chars: int = BATCH_CHARS) -> RunHits:
         """Hits of every text (already passed through :func:`statement`), in batches, ASCII apart."""
         docs, keys, poss = [], [], []
+        sdocs, sfeats, sposs = [], [], []
+        doc_words = np.zeros(len(texts), np.int64)
         ascii_idx = [i for i, t in enumerate(texts) if t.isascii()]
         other_idx = [i for i, t in enumerate(texts) if not t.isascii()]
         for group in (ascii_idx, other_idx):
@@ -218,16 +359,28 @@ class Decontaminator:
                 docs.append(ids[h.doc])
                 keys.append(h.key)
                 poss.append(h.pos)
+                if self.short is not None:  # the same tokens, one more window pass
+                    d, f, p = self.short.hits(h.batch)
+                    sdocs.append(ids[d])
+                    sfeats.append(f)
+                    sposs.append(p)
+                    doc_words[ids] = h.batch.words_per_doc
                 lo = hi
         z = np.zeros(0, np.int64)
-        return RunHits(np.concatenate(docs) if docs else z, np.concatenate(keys) if keys else z,
-                       np.concatenate(poss) if poss else z, len(texts))
+
+        def cat(parts: list[np.ndarray]) -> np.ndarray:
+            return np.concatenate(parts) if parts else z
+
+        short = ShortHits(cat(sdocs), cat(sfeats), cat(sposs), doc_words) if self.short is not None else None
+        return RunHits(cat(docs), cat(keys), cat(poss), len(texts), short=short)
 
     def fit(self, hits: RunHits) -> Decontaminator:
         """Count, per index key, the training documents holding it (the training df of this run)."""
         width = len(self.train_df) + 1
         self.train_df = np.bincount(hits.doc_keys(width) % np.int64(width), minlength=width)[: len(self.train_df)]
         self.n_train = hits.n_docs
+        if self.short is not None and hits.short is not None:
+            self.short.fit(hits.short, hits.n_docs)
         self.fitted = True
         return self
 
@@ -247,7 +400,7 @@ class Decontaminator:
     def decide(self, hits: RunHits, texts: Sequence[str], audit: Audit | None = None) -> list[Verdict | None]:
         """Per text, a :class:`Verdict` when it is contaminated, else None (``audit`` collects the view)."""
         out: list[Verdict | None] = [None] * hits.n_docs
-        if not len(hits.doc):
+        if not len(hits.doc) and (hits.short is None or not len(hits.short.doc)):
             return out
         idx, s = self.index, self.settings
         bp = self.boilerplate_keys()
@@ -274,8 +427,9 @@ class Decontaminator:
         strong = real & (~full | strong_docs[doc])
         real_at = np.flatnonzero(strong)
         first = _first_of_runs(doc[real_at])  # the first strong hit of each document decides
-        decided = {d: (int(key[j]), int(pos[j]), "ngram")
-                   for d, j in zip(doc[real_at[first]].tolist(), real_at[first].tolist(), strict=True)}
+        decided: dict[int, tuple[int, int, int, str, float | None]] = {
+            d: (int(owner[j]), int(pos[j]), int(idx.key_length[key[j]]), "ngram", None)
+            for d, j in zip(doc[real_at[first]].tolist(), real_at[first].tolist(), strict=True)}
         # 2. coverage: distinct keys per (document, owning item) against the item's keys.
         width = np.int64(len(idx.key_owner) + 1)
         pair_doc_key = hits.doc_keys(int(width))
@@ -292,17 +446,22 @@ class Decontaminator:
             where = by_pair[np.searchsorted(pk[by_pair], do[covered])]
             for d, j in zip(dd[covered].tolist(), where.tolist(), strict=True):
                 if d not in decided:
-                    decided[d] = (int(key[j]), int(pos[j]), "coverage")
+                    decided[d] = (int(owner[j]), int(pos[j]), int(idx.key_length[key[j]]), "coverage", None)
+        # 3. short items, fuzzily: what no intact n-gram caught (ShortItemMatcher).
+        if self.short is not None and hits.short is not None:
+            for d, o, p, sc in zip(*(a.tolist() for a in self.short.decide(hits.short)), strict=True):
+                if d not in decided:
+                    decided[d] = (o, p, 2, "short", sc)
         order_d = sorted(decided)
         tb = idx.tokenize([texts[d] for d in order_d])  # one batch for every decided document's n-gram text
         first_word = dict(zip(order_d, np.concatenate(([0], np.cumsum(tb.words_per_doc)[:-1])).tolist(),
                               strict=True))
-        for d, (k, p, how) in decided.items():
-            item = idx.items[int(idx.key_owner[k])]
-            length = int(idx.key_length[k])
+        for d, (o, p, length, how, sc) in decided.items():
+            item = idx.items[o]
             gram = tb.text(first_word[d] + p, length)
-            out[d] = Verdict(item, gram, how, idx.n)
+            out[d] = Verdict(item, gram, how, idx.n, sc)
             if audit is not None:
+                audit.drops_by_matcher[how] += 1
                 audit.drops_by_ngram[gram] += 1
                 audit.drops_by_benchmark[item.file] += 1
                 audit.items_matched.setdefault(item.file, set()).add(item.item)

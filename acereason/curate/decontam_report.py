@@ -1,8 +1,9 @@
 """``acereason decontaminate``: run the decontaminator over one file, write kept/dropped, print the audit.
 
 The terminal gets a table (per benchmark file: items, items matched, drops) and, with ``--explain``, the
-n-grams that caused the most drops and the boilerplate n-grams that were not counted; every dropped
-problem goes to ``--dropped`` with ``meta.decontam`` naming the benchmark file, item, n-gram and rule.
+drops per matcher (n-gram, coverage, short item), the n-grams that caused the most drops and the
+boilerplate n-grams that were not counted; every dropped problem goes to ``--dropped`` with
+``meta.decontam`` naming the benchmark file, item, n-gram and rule (``how``; ``score`` for a short-item drop).
 """
 
 from __future__ import annotations
@@ -88,6 +89,14 @@ def print_summary(summary: dict[str, Any], bench_sizes: dict[str, int], console:
     console.print(table)
     if not explain:
         return
+    how = Table(title="drops per matcher")
+    for col in ("matcher", "drops"):
+        how.add_column(col, justify="left" if col == "matcher" else "right")
+    names = {"ngram": "n-gram: specific (non-boilerplate) overlap", "coverage": "n-gram: covers the item",
+             "short": "short item: weighted word-pair containment"}
+    for key, label in names.items():
+        how.add_row(label, str(summary.get("drops_by_matcher", {}).get(key, 0)))
+    console.print(how)
     grams = Table(title="n-grams that decided the most drops")
     grams.add_column("drops", justify="right")
     grams.add_column("n-gram")
