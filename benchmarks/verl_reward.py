@@ -52,6 +52,77 @@ def programs(n: int) -> list[tuple[dict, str, str]]:
     return out
 
 
+# the program's own CPU time on one check test, outside the judge: load the program (after the dataset's import
+# header), then check(candidate) in a fresh interpreter; the parent reads the child's CPU from wait4
+_CPU_RUNNER = """
+import sys
+ns = {}
+exec(compile(open(sys.argv[1]).read(), "program", "exec"), ns)
+exec(compile(open(sys.argv[2]).read(), "test", "exec"), ns)
+ns["check"](eval(sys.argv[3], ns))
+"""
+
+
+def cpu_seconds(program: str, test: str, entry: str, cap_s: int = 5) -> tuple[float, int]:
+    """(user + system CPU seconds, exit status) of one unjudged run of ``program`` on its ``check`` test, in a
+    subprocess with an RLIMIT_CPU of ``cap_s``; the interpreter's start-up (an empty run) is subtracted."""
+    import resource
+
+    with tempfile.TemporaryDirectory() as d:
+        prog, tst = Path(d) / "p.py", Path(d) / "t.py"
+        prog.write_text(program)
+        tst.write_text(test)
+
+        def run(argv: list[str]) -> tuple[float, int]:
+            pid = os.fork()
+            if pid == 0:  # child: cap the CPU, silence output, exec the interpreter
+                resource.setrlimit(resource.RLIMIT_CPU, (cap_s, cap_s + 1))
+                fd = os.open(os.devnull, os.O_RDWR)
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                os.execv(sys.executable, [sys.executable, "-c", *argv])
+            _, status, ru = os.wait4(pid, 0)
+            return ru.ru_utime + ru.ru_stime, os.waitstatus_to_exitcode(status)
+
+        base, _ = run(["pass"])
+        cpu, code = run([_CPU_RUNNER, str(prog), str(tst), entry])
+    return max(0.0, cpu - base), code
+
+
+def borderline(repeats: int, lo: float, hi: float) -> str:
+    """The LeetCodeDataset problems whose honest program runs within [lo, hi] x the time limit of CPU on its check
+    test, each measured ``repeats`` times, and judged ``repeats`` times by ``acereason verify code`` at the
+    benchmark's limit: is a verdict that differs between two judgings timing at the limit?"""
+    import statistics
+
+    with gzip.open(SHARED / "leetcodedataset" / "LeetCodeDataset-v0.3.1-test.jsonl.gz", "rt") as fh:
+        rows = [json.loads(line) for line in fh]
+    first = {r["task_id"]: cpu_seconds(r["prompt"] + "\n" + r["completion"], r["test"], r["entry_point"])
+             for r in rows}
+    near = [r for r in rows if lo * TIME_LIMIT_S <= first[r["task_id"]][0] <= hi * TIME_LIMIT_S]
+    out = [f"{len(rows)} problems measured once; {len(near)} within [{lo:g}, {hi:g}] x {TIME_LIMIT_S:g} s: "
+           f"{sum(c[0] > TIME_LIMIT_S for c in first.values())} over the limit in total.", "",
+           f"| problem | CPU s x{repeats} (min / median / max) | verdicts of `verify code` x{repeats} |",
+           "|---|---|---|"]
+    tmp = Path(tempfile.mkdtemp(prefix="verl-borderline-"))
+    for r in near:
+        cpus = [first[r["task_id"]][0]] + [cpu_seconds(r["prompt"] + "\n" + r["completion"], r["test"],
+                                                        r["entry_point"])[0] for _ in range(repeats - 1)]
+        jl = tmp / "one.jsonl"
+        jl.write_text(json.dumps({"id": r["task_id"], "response": f"```python\n{r['completion']}\n```",
+                                  "tests": [{"testtype": "check", "input": r["test"]}], "fn_name": r["entry_point"],
+                                  "time_limit_s": TIME_LIMIT_S}) + "\n")
+        verdicts = []
+        for _ in range(repeats):
+            subprocess.run([sys.executable, "-m", "acereason", "verify", "code", str(jl), "--out",
+                            str(tmp / "o.jsonl"), "--workers", "1"], check=True, capture_output=True)
+            verdicts.append(json.loads((tmp / "o.jsonl").read_text())["status"])
+        counts = ", ".join(f"{k} {verdicts.count(k)}" for k in dict.fromkeys(verdicts))
+        out.append(f"| {r['task_id']} | {min(cpus):.2f} / {statistics.median(cpus):.2f} / {max(cpus):.2f} | "
+                   f"{counts} |")
+    return "\n".join(out)
+
+
 def survivors() -> int:
     n = 0
     for pid in os.listdir("/proc"):
@@ -67,7 +138,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1024)
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--borderline", type=int, default=0, metavar="R",
+                    help="instead: measure the honest programs' CPU time per check test and judge those near the "
+                         "limit R times (no veRL needed)")
     args = ap.parse_args()
+    if args.borderline:
+        print(borderline(args.borderline, lo=0.5, hi=2.0))
+        return
 
     import verl
     from hydra import compose, initialize_config_dir
@@ -124,6 +201,9 @@ def main() -> None:
             got = [next(k for k in VERDICT_KEYS if o["reward_extra_info"][f"verdict/{k}"] == 1.0) for o in out]
             agree = sum(g == r for g, r in zip(got, ref, strict=True))
             deadline = worker.reward_manager.batches[-1]["deadline_s"]
+            differ = [f"{items[i][0]['id']} ({items[i][2]}): verify code {r}, manager {g}"
+                      for i, (g, r) in enumerate(zip(got, ref, strict=True)) if g != r]
+            print("disagreements:", differ or "none", file=sys.stderr)
         else:  # veRL's default path reports only score: compare accepted / not
             got = ["accepted" if o["reward_score"] == 1.0 else "other" for o in out]
             agree = sum((g == "accepted") == (r == "accepted") for g, r in zip(got, ref, strict=True))
