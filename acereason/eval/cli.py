@@ -169,8 +169,8 @@ def _generator(backend: str, model: str, base_url: str | None, device: str | Non
     """A generation backend for ``--backend``, with the checks that give one-line errors (:class:`OptionError`).
     The openai backend asks the server once for its models, so a dead server or a wrong model name fails here,
     before any sampling."""
-    from acereason.generate.base import make_generator
     from acereason.generate.openai_backend import OpenAIRequestError
+    from acereason.generate.registry import make_generator
 
     _check_backend(backend, model, base_url, device)
     specs = {"hf": f"hf:{model}", "vllm": f"vllm:{model}", "openai": f"openai:{base_url}#{model}"}

@@ -2,7 +2,8 @@
 
 Backends: ``HFGenerator`` (a live or saved transformers model, CPU or GPU), ``OpenAIGenerator`` (any
 OpenAI-compatible server; needs ``httpx``), ``VLLMGenerator`` (needs ``vllm``). ``make_generator(spec)``
-picks one from ``"hf:PATH"``, ``"openai:URL#MODEL"`` or ``"vllm:PATH"``. Backends are imported on first use,
+picks one from ``"hf:PATH"``, ``"openai:URL#MODEL"`` or ``"vllm:PATH"`` (see
+:mod:`acereason.generate.registry` for how a backend registers). Backends are imported on first use,
 so ``import acereason.generate`` pulls in neither torch nor httpx nor vllm.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from acereason.generate.base import Completion, Generator, SamplingParams, encode_prompt, make_generator
+from acereason.generate.base import Completion, Generator, SamplingParams, encode_prompt
+from acereason.generate.registry import make_generator, register_backend
 
 if TYPE_CHECKING:
     from acereason.generate.hf import HFGenerator
@@ -26,6 +28,7 @@ __all__ = [
     "VLLMGenerator",
     "encode_prompt",
     "make_generator",
+    "register_backend",
 ]
 
 _LAZY = {

@@ -4,15 +4,16 @@ A prompt is either a ``str`` (used verbatim) or a list of chat messages (``[{"ro
 which a backend renders with the tokenizer's chat template and ``add_generation_prompt=True``. The result
 holds one list of ``n`` :class:`Completion` per prompt, in prompt order.
 
-``make_generator("hf:PATH" | "vllm:PATH" | "openai:URL#MODEL")`` builds a backend from a spec string, so
-configs and the CLI name a backend without importing it (vllm and httpx are optional extras).
+This module holds only the contract and helpers every backend shares; it imports no backend. Picking a
+backend by name (``make_generator("hf:PATH" | "vllm:PATH" | "openai:URL#MODEL")``) is
+:mod:`acereason.generate.registry`'s job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -101,31 +102,3 @@ def first_stop(text: str, stops: Sequence[str]) -> int | None:
     hits = [i for i in (text.find(s) for s in stops) if i >= 0]
     return min(hits) if hits else None
 
-
-def make_generator(spec: str, **kw: Any) -> Generator:
-    """Build a backend from ``"hf:PATH"``, ``"vllm:PATH"`` or ``"openai:URL#MODEL"``; ``kw`` go to its constructor.
-
-    >>> make_generator("tpu:x")
-    Traceback (most recent call last):
-    ...
-    ValueError: unknown generator spec 'tpu:x': use 'hf:PATH', 'vllm:PATH' or 'openai:URL#MODEL'
-    """
-    kind, sep, rest = spec.partition(":")
-    if not sep or not rest:
-        kind = ""
-    if kind == "hf":
-        from acereason.generate.hf import HFGenerator
-
-        return HFGenerator.from_pretrained(rest, **kw)
-    if kind == "vllm":
-        from acereason.generate.vllm_backend import VLLMGenerator
-
-        return VLLMGenerator(rest, **kw)
-    if kind == "openai":
-        url, hash_, model = rest.partition("#")
-        if not hash_ or not model or not url:
-            raise ValueError(f"openai spec needs a URL and a model name: 'openai:URL#MODEL', got {spec!r}")
-        from acereason.generate.openai_backend import OpenAIGenerator
-
-        return OpenAIGenerator(url, model, **kw)
-    raise ValueError(f"unknown generator spec {spec!r}: use 'hf:PATH', 'vllm:PATH' or 'openai:URL#MODEL'")

@@ -434,3 +434,9 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
         current = torch.cuda.current_device()
         return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
     return a.index is None or b.index is None or a.index == b.index
+
+
+def from_spec(rest: str, **kw: Any) -> HFGenerator:
+    """The ``hf:PATH`` backend for :func:`acereason.generate.registry.make_generator`: ``kw`` go to
+    :meth:`HFGenerator.from_pretrained`."""
+    return HFGenerator.from_pretrained(rest, **kw)

@@ -268,3 +268,12 @@ def _retry_after(value: str | None) -> float | None:
             return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
+
+
+def from_spec(rest: str, **kw: Any) -> OpenAIGenerator:
+    """The ``openai:URL#MODEL`` backend for :func:`acereason.generate.registry.make_generator`: ``kw`` go to
+    :class:`OpenAIGenerator`."""
+    url, hash_, model = rest.partition("#")
+    if not hash_ or not model or not url:
+        raise ValueError(f"openai spec needs a URL and a model name: 'openai:URL#MODEL', got 'openai:{rest}'")
+    return OpenAIGenerator(url, model, **kw)

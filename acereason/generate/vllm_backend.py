@@ -77,3 +77,8 @@ class VLLMGenerator:
                     prompt_token_ids=list(ids), logprobs=logprobs))
             results.append(completions)
         return results
+
+
+def from_spec(rest: str, **kw: Any) -> VLLMGenerator:
+    """The ``vllm:PATH`` backend for :func:`acereason.generate.registry.make_generator`: ``kw`` go to ``vllm.LLM``."""
+    return VLLMGenerator(rest, **kw)
