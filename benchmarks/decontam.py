@@ -20,6 +20,7 @@ import gc
 import platform
 import random
 import re
+import statistics
 import time
 from pathlib import Path
 
@@ -71,23 +72,32 @@ def ours_flags(dc: Decontaminator, texts: list[str], domain: str) -> list[bool]:
     return [v is not None for v in dc.run(statements([(t, domain) for t in texts], dc.settings))]
 
 
-def best_times(fns: list, repeat: int) -> list[tuple[float, object]]:
-    """Best wall time of each function over ``repeat`` rounds, the functions alternating within a round (so
-    load from other processes on the box hits both alike), with the cyclic GC off as in ``timeit``."""
-    best = [(float("inf"), None)] * len(fns)
+def interleaved_times(fns: list, repeat: int) -> list[dict]:
+    """CPU (``time.process_time``: this process only; all the work here runs in it, no subprocesses) and
+    wall time of each function over ``repeat`` rounds, the functions alternating within a round so load
+    from other processes on the box hits both alike, with the cyclic GC off as in ``timeit``. Per function:
+    the median CPU and wall time, the per-round times, and its last result."""
+    runs: list[list[tuple[float, float]]] = [[] for _ in fns]
+    results: list[object] = [None] * len(fns)
     for _ in range(repeat):
         for i, fn in enumerate(fns):
             gc.collect()
             gc.disable()
             try:
-                t0 = time.perf_counter()
-                result = fn()
-                dt = time.perf_counter() - t0
+                c0, t0 = time.process_time(), time.perf_counter()
+                results[i] = fn()
+                cpu, wall = time.process_time() - c0, time.perf_counter() - t0
             finally:
                 gc.enable()
-            if dt < best[i][0]:
-                best[i] = (dt, result)
-    return best
+            runs[i].append((cpu, wall))
+    return [{"cpu": statistics.median(c for c, _ in r), "wall": statistics.median(w for _, w in r), "runs": r,
+             "result": res} for r, res in zip(runs, results, strict=True)]
+
+
+def round_ratios(base: dict, ours: dict, which: int) -> float:
+    """Median over the rounds of the per-round ratio baseline / ours (``which`` 0: CPU, 1: wall): both
+    sides of a round ran back to back, so a round's ratio sees the same load on the box."""
+    return statistics.median(b[which] / o[which] for b, o in zip(base["runs"], ours["runs"], strict=True))
 
 
 def run_domain(name: str, repeat: int, copies: int) -> dict:
@@ -110,13 +120,16 @@ def run_domain(name: str, repeat: int, copies: int) -> dict:
     base = SetBaseline([p.prompt for _, p in bench], n)
     build_base = time.perf_counter() - t0
 
-    (t_ours, flags_ours), (t_base, flags_base) = best_times(
+    ours, base_t = interleaved_times(
         [lambda: ours_flags(dc, corpus, domain), lambda: [base.contaminated(t) for t in corpus]], repeat)
+    flags_ours, flags_base = ours["result"], base_t["result"]
     # The baseline is the plain paper filter (any shared n-gram); ours leaves boilerplate out, so it drops
     # far fewer clean problems, and must still catch every injected benchmark item the baseline catches.
     k = len(injected)
     return {"domain": name, "n": n, "docs": len(corpus), "mb": mb, "bench_items": len(bench),
-            "ours_mbs": mb / t_ours, "base_mbs": mb / t_base, "ratio": t_base / t_ours,
+            "ours_mbs": mb / ours["cpu"], "base_mbs": mb / base_t["cpu"],
+            "cpu_ours": ours["cpu"], "cpu_base": base_t["cpu"], "wall_ours": ours["wall"], "wall_base": base_t["wall"],
+            "ratio": round_ratios(base_t, ours, 0), "ratio_wall": round_ratios(base_t, ours, 1),
             "build_ours": build_ours, "build_base": build_base,
             "recall": sum(flags_ours[-k:]) / k, "recall_base": sum(flags_base[-k:]) / k,
             "short_items": dc.index.short_items, "clean_dropped": sum(flags_ours[: len(train)]) / len(train),
@@ -133,28 +146,48 @@ def main() -> None:
     lines = [
         f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, one process "
         "(shared 2-core box). Input: the training statements of shared/data repeated "
-        f"{args.copies}x plus every benchmark item injected once with whitespace/case/punctuation edits; "
-        f"best of {args.repeat}. The set-of-n-grams baseline drops any shared n-gram (the paper's filter as "
+        f"{args.copies}x plus every benchmark item injected once with whitespace/case/punctuation edits. "
+        "The set-of-n-grams baseline drops any shared n-gram (the paper's filter as "
         "written); ours is `acereason decontaminate`'s whole decision (code scaffolding removed, boilerplate "
-        "n-grams by benchmark and training df left out, specific overlap >= 20% of an item), timed end to end. "
+        "n-grams by benchmark and training df left out, specific overlap >= 20% of an item, short-item "
+        f"matcher), timed end to end. Both run in this process, alternating, {args.repeat} rounds, GC off; "
+        "times are medians, the speed-up is the median over rounds of the per-round ratio. **The acceptance "
+        "(>= 5x) reads the CPU-time ratio** (`time.process_time`: this process's own CPU, which other "
+        "processes on the shared cores do not inflate); wall clock is shown beside it. MB/s = MB / CPU s. "
         "'clean train dropped' = share of the (uninjected) training statements each method drops. "
         "`python -m benchmarks.decontam`.",
         "",
-        "| domain | n | docs | MB | ours MB/s | set-of-n-grams MB/s | speed-up | index build ours / set | "
-        "recall on injected: ours / set | clean train dropped: ours / set |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| domain | n | docs | MB | ours MB/s | set-of-n-grams MB/s | CPU s ours / set | speed-up CPU | "
+        "wall s ours / set | speed-up wall | index build ours / set | recall on injected: ours / set | "
+        "clean train dropped: ours / set |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['domain']} | {r['n']} | {r['docs']} | {r['mb']:.1f} | {r['ours_mbs']:.2f} | "
-                     f"{r['base_mbs']:.2f} | {r['ratio']:.1f}x | {r['build_ours']:.2f} s / {r['build_base']:.2f} s | "
+        lines.append(f"| {r['domain']} | {r['n']} | {r['docs']} | {r['mb']:.1f} | {r['ours_mbs']:.1f} | "
+                     f"{r['base_mbs']:.1f} | {r['cpu_ours']:.3f} / {r['cpu_base']:.3f} | {r['ratio']:.1f}x | "
+                     f"{r['wall_ours']:.3f} / {r['wall_base']:.3f} | {r['ratio_wall']:.1f}x | "
+                     f"{r['build_ours']:.2f} s / {r['build_base']:.2f} s | "
                      f"{r['recall']:.1%} / {r['recall_base']:.1%} ({r['bench_items']} items, "
                      f"{r['short_items']} shorter than n) | {r['clean_dropped']:.2%} / {r['clean_dropped_base']:.2%} |")
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        from benchmarks.results import write_section
+        from benchmarks.results import RESULTS, write_section
 
-        write_section("Decontamination", text)
+        write_section("Decontamination", with_history(text, RESULTS))
+
+
+def with_history(table: str, path: Path) -> str:
+    """``table`` followed by the paragraphs of the section that are not its own generated text (the
+    history of earlier runs): ``--write`` replaces only the description and the table."""
+    if not path.exists():
+        return table
+    m = re.search(r"^## Decontamination\n(.*?)(?=^## |\Z)", path.read_text(), re.S | re.M)
+    if m is None:
+        return table
+    paras = [p for p in m.group(1).strip().split("\n\n") if p.strip()]
+    history = [p for p in paras if not p.startswith(("Machine:", "|"))]
+    return "\n\n".join([table, *history])
 
 
 if __name__ == "__main__":
