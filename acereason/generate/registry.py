@@ -32,6 +32,7 @@ BACKENDS: dict[str, Backend] = {
     "hf": Backend("acereason.generate.hf:from_spec", "hf:PATH"),
     "vllm": Backend("acereason.generate.vllm_backend:from_spec", "vllm:PATH"),
     "openai": Backend("acereason.generate.openai_backend:from_spec", "openai:URL#MODEL"),
+    "static": Backend("acereason.generate.static_cache:from_spec", "static:PATH"),
 }
 
 
@@ -56,7 +57,7 @@ def make_generator(spec: str, **kw: Any) -> Generator:
     >>> make_generator("tpu:x")
     Traceback (most recent call last):
     ...
-    ValueError: unknown generator spec 'tpu:x': use 'hf:PATH', 'vllm:PATH' or 'openai:URL#MODEL'
+    ValueError: unknown generator spec 'tpu:x': use 'hf:PATH', 'vllm:PATH', 'openai:URL#MODEL' or 'static:PATH'
     """
     name, sep, rest = spec.partition(":")
     backend = BACKENDS.get(name) if sep and rest else None

@@ -1,4 +1,4 @@
-"""``acereason train RECIPE.yaml --out RUN_DIR [--resume [--extend]]``."""
+"""``acereason train RECIPE.yaml --out RUN_DIR [--resume [--extend]] [--plan]``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ def train_command(
                                       "mps)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress: a bar on a terminal, one "
                                   "line per step on stderr otherwise."),
+    sampler: str | None = typer.Option(None, "--sampler", help="Override train.sampler (auto, hf, static)."),
+    plan: bool = typer.Option(False, "--plan", help="Print each stage's estimated peak memory on the device "
+                              "(from config.json only; nothing is loaded) and exit."),
+    ignore_memory_plan: bool = typer.Option(False, "--ignore-memory-plan", help="Train even when the memory "
+                                            "plan says a stage does not fit the device."),
 ) -> None:
     """Run a recipe's RL stages in order: rollouts, verified rewards, strictly on-policy GRPO updates."""
     from acereason.cli_util import OptionError, check_device
@@ -36,6 +41,25 @@ def train_command(
         cfg.train.device = device or check_device("train.device", cfg.train.device)
     except OptionError as err:  # this machine cannot run the recipe's device: name the file too
         raise DataError(recipe, None, str(err).partition(": ")[2], field="train.device") from None
+    if sampler is not None:
+        if sampler not in ("auto", "hf", "static"):
+            raise OptionError("--sampler", f"unknown sampler {sampler!r}; use auto, hf or static")
+        cfg.train.sampler = sampler  # type: ignore[assignment]  # checked just above
+    from acereason.rl import plan as memory_plan
+
+    plans = memory_plan.plan_recipe(cfg, "cuda" if cfg.train.device.startswith("cuda") else "cpu")
+    memory, source = memory_plan.device_memory(cfg.train.device)
+    if plan:
+        typer.echo(memory_plan.format_plan(plans, cfg.train.device, memory, source))
+        return
+    short = memory_plan.first_shortfall(plans, memory)
+    if short is not None and not ignore_memory_plan:
+        index = [sp.stage for sp in plans].index(short.stage)
+        need, have = memory_plan.gib(short.peak), memory_plan.gib(memory)
+        raise DataError(recipe, None, f"memory plan: stage {short.stage!r} needs an estimated {need} GiB "
+                        f"({short.phase}) on {cfg.train.device}, which has {have} GiB ({source}): short by "
+                        f"{memory_plan.gib(short.peak - memory)} GiB; see --plan, or pass --ignore-memory-plan",
+                        field=f"stages.{index}")
     run_dir = out or Path("runs") / cfg.name
     trainer = Trainer(cfg, run_dir, resume=resume or extend, extend=extend, progress=progress)
     state = trainer.run()

@@ -180,6 +180,9 @@ class TrainCfg(_Cfg):
     The batch as a whole has a backstop deadline; verdicts reached before it are kept."""
     verify_workers: int | None = None
     generation_batch_size: int = Field(64, ge=1)
+    sampler: Literal["auto", "hf", "static"] = "auto"
+    """Rollout sampler over the live policy: ``hf`` (our decode loop, shrinking batches), ``static`` (static KV
+    cache, CUDA-graph decode step), ``auto`` = ``static`` on CUDA, ``hf`` elsewhere (``docs/generate.md``)."""
     checkpoint_every: int = Field(10, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
     math_instruction: str = MATH_INSTRUCTION

@@ -5,8 +5,8 @@ recipe's SHA-256 and the list of extensions). ``--resume`` compares the recipe i
 and refuses any change: a resumed run that silently trains on with another lr, reward or length is neither
 the old run nor a new one. ``--extend`` allows exactly the changes that continue the same run: larger
 ``steps`` / ``epochs`` for the last started stage or a later one, and new stages appended at the end.
-``base_dir`` and ``train.device`` may differ (a moved run directory, another machine): they say where the
-files are and what runs the run, not what it trains.
+``base_dir``, ``train.device`` and ``train.sampler`` may differ (a moved run directory, another machine): they
+say where the files are and what runs the run, not what it trains.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from acereason.rl.checkpoint import latest_checkpoint
 from acereason.rl.recipe import Recipe
 from acereason.schema import DataError
 
-IGNORED = ("base_dir", "train.device")
+IGNORED = ("base_dir", "train.device", "train.sampler")
 _ABSENT = object()
 _LENGTH = re.compile(r"stages\.(\d+)\.(steps|epochs)")
 

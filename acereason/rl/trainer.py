@@ -185,10 +185,10 @@ class Trainer:
             if self.generator_factory is not None:
                 self._gen = self.generator_factory(self.model, self.tokenizer)
             else:
-                from acereason.generate.hf import HFGenerator
+                from acereason.generate.static_cache import policy_generator
 
-                self._gen = HFGenerator(self.model, self.tokenizer, device=self.device,
-                                        batch_size=self.cfg.generation_batch_size)
+                self._gen = policy_generator(self.model, self.tokenizer, self.device,
+                                             self.cfg.generation_batch_size, self.cfg.sampler)
         return self._gen
 
     def _rollouts(self, problems: list[Problem], n: int, temperature: float, top_p: float, max_tokens: int,
