@@ -15,6 +15,7 @@ from acereason.schema import DataError
 
 if TYPE_CHECKING:
     from acereason.eval.benchmarks import Benchmark
+    from acereason.generate.base import Generator
 
 
 def _table(results: dict) -> Table:
@@ -109,7 +110,7 @@ def eval_command(
     name = label or Path(model).name
     out_dir = out or Path("runs") / "eval" / f"{name}-{fingerprint.short_hash(fp)}"
     fingerprint.check(out_dir, fp, fresh)  # a mismatch is refused before the model loads
-    gen = _generator(backend, model, base_url, device)
+    gen = backend_generator(backend, model, base_url, device)
     try:
         results = evaluate(gen, suites, out_dir, settings, label=label or (out.name if out else name),
                            model_name=model, model_id=model_id, fresh=fresh)
@@ -165,8 +166,9 @@ def _check_options(model: str | None, benchmarks: str, files: list[str], backend
     return specs, overrides
 
 
-def _generator(backend: str, model: str, base_url: str | None, device: str | None):
-    """A generation backend for ``--backend``, with the checks that give one-line errors (:class:`OptionError`).
+def backend_generator(backend: str, model: str, base_url: str | None, device: str | None) -> Generator:
+    """A generation backend for ``--backend`` (``hf``, ``vllm``, ``openai``; the veRL filter CLI uses it too),
+    with the checks that give one-line errors (:class:`OptionError`).
     The openai backend asks the server once for its models, so a dead server or a wrong model name fails here,
     before any sampling."""
     from acereason.generate.openai_backend import OpenAIRequestError

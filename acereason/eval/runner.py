@@ -24,8 +24,7 @@ from acereason.eval import fingerprint
 from acereason.eval.benchmarks import Benchmark
 from acereason.eval.metrics import summarize
 from acereason.progress import Tracker
-from acereason.rl.prompts import build_messages
-from acereason.rl.recipe import CODE_INSTRUCTION, MATH_INSTRUCTION
+from acereason.prompts import CODE_INSTRUCTION, MATH_INSTRUCTION, build_messages
 from acereason.schema import EvalRecord, Problem, Verdict
 
 

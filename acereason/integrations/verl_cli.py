@@ -61,14 +61,14 @@ def verl_filter_command(
 ) -> None:
     """Sample each candidate problem with the entering policy and keep those within the pass-rate bounds."""
     from acereason.cli_util import check_device
-    from acereason.eval.cli import _generator
+    from acereason.eval.cli import backend_generator
     from acereason.integrations.verl_filter import filter_run, run_filter_spec
 
     run_filter_spec(stage_dir, run or stage_dir)  # a wrong directory fails before the model loads
     if device is not None:
         check_device("--device", device)
     try:
-        gen = _generator(backend, model, base_url, device)
+        gen = backend_generator(backend, model, base_url, device)
     except OSError as err:  # an unreadable model directory is bad input, not a bug
         raise DataError(model, None, f"cannot load the model: {err}") from None
     from acereason.eval.fingerprint import model_identity

@@ -15,11 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from acereason.cli_util import OptionError, import_target
+from acereason.prompts import CODE_INSTRUCTION, MATH_INSTRUCTION
 from acereason.schema import DataError, _first_error
-
-MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
-CODE_INSTRUCTION = ("Write a Python program that solves the problem. Reason first, then give the final "
-                    "solution in a single ```python code block.")
 
 
 class _Cfg(BaseModel):
