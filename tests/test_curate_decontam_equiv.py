@@ -133,3 +133,46 @@ def test_decontaminate_explain_names_the_short_item_matcher(tmp_path) -> None:
     r = CliRunner().invoke(app, ["decontaminate", str(train), "--benchmarks", str(bench), "--out", str(out),
                                  "--dropped", str(dropped), "--short-item-words", "0"])
     assert r.exit_code == 0 and dropped.read_text() == ""
+
+
+def reference_number_format(text: str) -> str:
+    """The number-format folding of the tokenizer, one character at a time: a thousands separator (``1,000``,
+    ``1{,}000``) and the zeros ending the digits after a decimal point (and the point when only zeros follow)."""
+    def digit(i: int) -> bool:
+        return 0 <= i < len(text) and "0" <= text[i] <= "9"
+
+    drop = [False] * len(text)
+    for i, c in enumerate(text):
+        if not digit(i - 1):
+            continue
+        if c == "," and digit(i + 1) and digit(i + 2) and digit(i + 3) and not digit(i + 4):
+            drop[i] = True
+        elif c == "{" and text[i + 1: i + 3] == ",}" and all(digit(i + k) for k in (3, 4, 5)) and not digit(i + 6):
+            drop[i: i + 3] = [True] * 3
+        elif c == "." and digit(i + 1):
+            end = i + 1
+            while digit(end):
+                end += 1
+            cut = end
+            while cut > i + 1 and text[cut - 1] == "0":
+                cut -= 1
+            drop[cut:end] = [True] * (end - cut)
+            if cut == i + 1:
+                drop[i] = True
+    return "".join(c for c, d in zip(text, drop, strict=True) if not d)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_vectorised_number_format_equals_one_character_at_a_time(seed: int) -> None:
+    from acereason.curate.decontam import _number_format
+
+    rng = random.Random(seed)
+    for _ in range(50):
+        text = "".join(rng.choice("0000123.,{}, .x") for _ in range(rng.randint(0, 40)))
+        for codec, dtype in (("ascii", np.uint8), ("utf-16-le", np.uint16)):
+            cps = np.frombuffer(text.encode(codec), dtype=dtype)
+            drop = _number_format(cps)
+            got = text if drop is None else "".join(c for c, d in zip(text, drop.tolist(), strict=True) if not d)
+            assert got == reference_number_format(text), text
+    assert reference_number_format("1,000.50 and 3.0, 2.05, 1{,}000, 12,34, 1.000,000") == \
+        "1000.5 and 3, 2.05, 1000, 12,34, 1000"

@@ -150,21 +150,26 @@ def _number_format(cps: np.ndarray) -> np.ndarray | None:
     if len(dot):
         zero = np.zeros(len(cps) + 1, dtype=bool)
         zero[:len(cps)] = cps == ord("0")
-        # Walk the run of digits after each dot; mark the zeros that end it (and the dot when all are zeros).
+        # Walk the run of digits after each dot (all dots at once), then back over the zeros that end it.
         run_end = dot + 1
         while True:
             more = pad[run_end]
             if not more.any():
                 break
-            run_end = np.where(more, run_end + 1, run_end)
-        for i, e in zip(dot.tolist(), run_end.tolist(), strict=True):
-            j = e
-            while j > i + 1 and zero[j - 1]:
-                j -= 1
-            if j < e:
-                drop[j:e] = True
-                if j == i + 1:
-                    drop[i] = True
+            run_end = run_end + more
+        cut = run_end.copy()
+        while True:
+            back = (cut > dot + 1) & zero[cut - 1]
+            if not back.any():
+                break
+            cut = cut - back
+        some = cut < run_end  # the zeros [cut, run_end) go, and the dot when no other digit is left
+        if some.any():
+            marks = np.zeros(len(cps) + 1, dtype=np.int32)
+            np.add.at(marks, cut[some], 1)
+            np.add.at(marks, run_end[some], -1)
+            drop |= np.cumsum(marks[:len(cps)]) > 0
+            drop[dot[some & (cut == dot + 1)]] = True
     return drop if drop.any() else None
 
 
@@ -190,7 +195,10 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
     as separators). Its hash is a polynomial over its code points from one prefix sum. Words whose hash is in
     ``drop`` (sorted) are left out, as if the text did not have them.
     """
-    joined = "\x00".join(_nfkc(t.replace("\x00", " ") if "\x00" in t else t) for t in texts).lower()
+    joined = "\x00".join(texts)
+    if not (joined.isascii() and joined.count("\x00") == len(texts) - 1):  # else: ASCII, no NUL inside a text
+        joined = "\x00".join(_nfkc(t.replace("\x00", " ") if "\x00" in t else t) for t in texts)
+    joined = joined.lower()
     codec = "ascii" if joined.isascii() else "utf-16-le"
     encoded = joined.encode(codec)
     # UTF-16: one unit per BMP code point; a code point beyond the BMP becomes two surrogate units, which

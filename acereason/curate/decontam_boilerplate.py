@@ -94,7 +94,7 @@ def code_statements(texts: Sequence[str]) -> list[str]:
         return []
     if any("\x00" in t for t in texts):
         return [code_statement(t) for t in texts]
-    joined = "\n" + "\x00\n".join(texts).lower()
+    joined = "\n" + "\x00\n".join([t.lower() for t in texts])  # per text: an ASCII text keeps the fast path
     joined = _INPUT_BLOCK_JOINED.sub("\n", joined)
     joined = _CONSTRAINTS_JOINED.sub("\n", joined)
     return _strip_stock(joined).split("\x00")
@@ -345,17 +345,17 @@ class Decontaminator:
         docs, keys, poss = [], [], []
         sdocs, sfeats, sposs = [], [], []
         doc_words = np.zeros(len(texts), np.int64)
-        ascii_idx = [i for i, t in enumerate(texts) if t.isascii()]
-        other_idx = [i for i, t in enumerate(texts) if not t.isascii()]
-        for group in (ascii_idx, other_idx):
+        is_ascii = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        for group in (np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)):
+            ends = np.cumsum(lengths[group])
             lo = 0
             while lo < len(group):
-                hi, size = lo, 0
-                while hi < len(group) and (size < batch_chars or hi == lo):
-                    size += len(texts[group[hi]])
-                    hi += 1
-                ids = np.array(group[lo:hi], dtype=np.int64)
-                h = self.index.hits_batch([texts[i] for i in group[lo:hi]])
+                # A batch takes texts until it holds batch_chars characters (at least one text).
+                base = ends[lo - 1] if lo else 0
+                hi = max(lo + 1, min(len(group), int(np.searchsorted(ends, base + batch_chars, side="left")) + 1))
+                ids = group[lo:hi]
+                h = self.index.hits_batch([texts[i] for i in ids.tolist()])
                 docs.append(ids[h.doc])
                 keys.append(h.key)
                 poss.append(h.pos)
