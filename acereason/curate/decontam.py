@@ -241,16 +241,32 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
 
 
 def window_hashes(ids: np.ndarray, n: int) -> np.ndarray:
-    """Hashes of every length-``n`` window of ``ids`` (uint64), ``len(ids) - n + 1`` of them."""
+    """Hashes of every length-``n`` window of ``ids`` (uint64), ``len(ids) - n + 1`` of them:
+    ``sum_j ids[i+j] * P**(n-1-j)``. By doubling (the hash of ``a + b`` words is the first ``a`` words' times
+    ``P**b`` plus the next ``b`` words'), so about ``2 log2(n)`` multiply-adds over the array, not ``n``."""
     m = len(ids) - n + 1
     if m <= 0:
         return np.zeros(0, dtype=np.uint64)
-    h = ids[:m].copy()
+    out: np.ndarray | None = None
+    done = 0  # out[i]: the hash of ids[i : i + done]
+    block, size = ids, 1  # block[i]: the hash of ids[i : i + size]
+    k = n
     with np.errstate(over="ignore"):
-        for j in range(1, n):
-            h *= _P
-            h += ids[j: j + m]
-    return h
+        while True:
+            if k & 1:
+                if out is None:
+                    out = block[:m].copy()
+                else:
+                    out *= np.uint64(pow(int(_P), size, 2**64))
+                    out += block[done: done + m]
+                done += size
+            k >>= 1
+            if not k:
+                break
+            block = block[:-size] * np.uint64(pow(int(_P), size, 2**64)) + block[size:]
+            size *= 2
+    assert out is not None
+    return out
 
 
 @dataclass
@@ -480,20 +496,17 @@ class NgramIndex:
             return Hits(z, z, z, batch)
         ids, doc, m = self._padded(batch)
         starts = self._short_first.lookup(ids[:m])[0] if self._short_first is not None else None
-        h = ids[:m].copy()
         docs, keys, poss = [], [], []
         with np.errstate(over="ignore"):
-            for length in range(1, max(self._tables) + 1):
-                if length > 1:
-                    h *= _P
-                    h += ids[length - 1: length - 1 + m]
-                table = self._tables.get(length)
-                if table is None:
-                    continue
+            for length in sorted(self._tables):
+                table = self._tables[length]
                 if length == self.n or starts is None:
-                    hit, slot = table.find(h)
-                else:
-                    sub, slot = table.find(h[starts])
+                    hit, slot = table.find(window_hashes(ids, length)[:m])
+                else:  # short items: only the windows that start with one's first word
+                    h = ids[starts]
+                    for j in range(1, length):
+                        h = h * _P + ids[starts + j]
+                    sub, slot = table.find(h)
                     hit = starts[sub]
                 d = doc[hit]
                 docs.append(d)
