@@ -6,8 +6,9 @@ The baseline is the plain paper filter: every benchmark n-gram of ``word_tokens`
 Python set, each training window tested by building its string, any shared n-gram drops. Ours is the whole
 decision of ``acereason decontaminate`` (code scaffolding removed, one vectorised scan, training df fitted
 on the corpus, boilerplate excluded), timed end to end. Reported per
-domain: throughput over the training text (MB/s, best of ``--repeat`` with the two methods alternating
-and the GC off, as in ``timeit``), the speed ratio, index build time, and recall on benchmark problems
+domain: CPU and wall time (medians of ``--repeat`` rounds, the two methods alternating in this process
+with the GC off, as in ``timeit``), the speed ratio (median of per-round ratios; the acceptance reads the CPU
+one), throughput over the training text (MB per CPU second), index build time, and recall on benchmark problems
 injected into the training set with whitespace, case and punctuation edits (plus the share of the clean
 training set that shares an n-gram with a benchmark). Results go to benchmarks/RESULTS.md
 ("Decontamination"). Needs shared/data.
