@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from acereason.rl.recipe import Recipe, StageCfg
-from acereason.rl.step import derived_seed
+from acereason.rl.seeding import derived_seed
+from acereason.rl.step import Sampler
 from acereason.schema import DataError, Problem, read_problems
-
-if TYPE_CHECKING:
-    from acereason.rl.trainer import Trainer
 
 
 def load_stage_problems(recipe: Recipe, stage: StageCfg, state: dict[str, Any],
                         replay: bool = False) -> list[Problem]:
     """The stage's usable problems (or its replay problems), in file order, ids unique.
+
+    ``state`` is the run's state as a mapping (``{"stages": {name: {"history": ..., ...}}}``, as checkpoints
+    store it): it gives the pass history ``only_unsolved_from`` reads and receives the stage's
+    ``load_dropped`` counts (first load only).
 
     Dropped: other-domain rows (replay keeps them), math rows without a gold answer, problems above
     ``difficulty_max`` and, with ``only_unsolved_from``, problems every rollout solved in that stage.
@@ -57,21 +59,23 @@ def load_stage_problems(recipe: Recipe, stage: StageCfg, state: dict[str, Any],
     return out
 
 
-def select_entry_prompts(trainer: Trainer, stage: StageCfg, index: int,
-                         pool: list[Problem]) -> tuple[list[str], dict[str, int]]:
-    """Active prompt ids at stage entry. With ``pass_rate_filter`` each prompt is sampled ``samples`` times
-    with the entering policy and kept only if its pass rate lies in [min, max] (paper: <= 6/16)."""
+def select_entry_prompts(sample: Sampler, stage: StageCfg, index: int, pool: list[Problem], seed: int,
+                         generation_batch_size: int,
+                         load_dropped: dict[str, int]) -> tuple[list[str], dict[str, int]]:
+    """Active prompt ids at stage entry and the filtered counts (``load_dropped`` plus the filter's). With
+    ``pass_rate_filter`` each prompt is sampled ``samples`` times by ``sample`` (the entering policy), seeded from
+    the run's ``seed`` and the stage ``index``, and kept only if its pass rate lies in [min, max] (paper: <= 6/16)."""
     filt = stage.pass_rate_filter
-    dropped = dict(trainer.state["stages"].get(stage.name, {}).get("load_dropped", {}))
+    dropped = dict(load_dropped)
     if filt is None:
         return [p.id for p in pool], dropped
     keep: list[str] = []
-    chunk = max(1, trainer.cfg.generation_batch_size // max(filt.samples, 1))
+    chunk = max(1, generation_batch_size // max(filt.samples, 1))
     for start in range(0, len(pool), chunk):
         part = pool[start: start + chunk]
-        _, verdicts, _, _ = trainer._rollouts(part, filt.samples, stage.temperature_at(0), stage.top_p,
-                                              filt.max_tokens or stage.max_response_tokens,
-                                              seed=derived_seed(trainer.cfg.seed, index, 99991, start))
+        verdicts = sample(part, filt.samples, stage.temperature_at(0), stage.top_p,
+                          filt.max_tokens or stage.max_response_tokens,
+                          seed=derived_seed(seed, index, 99991, start)).verdicts
         for p, group in zip(part, verdicts, strict=True):
             rate = sum(v.correct for v in group) / len(group)
             if rate > filt.max_pass_rate:

@@ -26,14 +26,23 @@ import torch
 from acereason.atomic import write_json
 from acereason.cli_util import check_device
 from acereason.progress import Tracker
+from acereason.prompts import build_messages
 from acereason.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_states
 from acereason.rl.data import load_stage_problems, select_entry_prompts
 from acereason.rl.logging import MetricsLogger
-from acereason.rl.prompts import build_messages
 from acereason.rl.recipe import Recipe, StageCfg
 from acereason.rl.rewards import RewardFn, load_reward_fn
 from acereason.rl.rundir import check_resume, has_run, write_record
-from acereason.rl.step import derived_seed, grpo_step
+from acereason.rl.seeding import derived_seed
+from acereason.rl.step import (
+    Rollouts,
+    collect_rollouts,
+    next_temperature,
+    replay_mix,
+    score_groups,
+    step_metrics,
+    update_policy,
+)
 from acereason.schema import Problem, Verdict
 
 TIME_KEYS = ("time/generate", "time/verify", "time/train", "time/step", "perf/tokens_per_s")
@@ -100,10 +109,8 @@ class Trainer:
         self.ckpt_dir = self.out / "checkpoints"
         self.state: dict[str, Any] = {"stage_index": 0, "global_step": 0, "stages": {}}
         self._optim_state: dict[str, Any] | None = None
-        self.pool_by_id: dict[str, Problem] = {}
         self._gen: Any = None
         self._prompt_limit: int | None = None  # max_prompt_tokens of a stage that left-truncates prompts
-        self.truncated_prompts = 0  # prompts the last _rollouts call left-truncated
         self.out.mkdir(parents=True, exist_ok=True)
         if resume:
             self._resume()
@@ -192,11 +199,12 @@ class Trainer:
         return self._gen
 
     def _rollouts(self, problems: list[Problem], n: int, temperature: float, top_p: float, max_tokens: int,
-                  seed: int) -> tuple[list[list[Any]], list[list[Verdict]], float, float]:
+                  seed: int) -> Rollouts:
+        """Sample ``n`` completions per problem from the live policy and verify them (the step's :class:`Sampler`)."""
         from acereason.generate.base import SamplingParams
 
         t0 = time.perf_counter()
-        prompts, self.truncated_prompts = self._prompts(problems)
+        prompts, truncated = self._prompts(problems)
         outs = self._generator().generate(prompts, n,
                                           SamplingParams(temperature=temperature, top_p=top_p,
                                                          max_tokens=max_tokens, seed=seed))
@@ -204,22 +212,25 @@ class Trainer:
         flat_p = [p for p, group in zip(problems, outs, strict=True) for _ in group]
         flat_r = [c.text for group in outs for c in group]
         verdicts = self.reward_fn(flat_p, flat_r)
-        grouped, k = [], 0
+        grouped: list[list[Verdict]] = []
+        k = 0
         for group in outs:
             grouped.append(verdicts[k: k + len(group)])
             k += len(group)
-        return outs, grouped, t1 - t0, time.perf_counter() - t1
+        return Rollouts(list(problems), outs, grouped, t1 - t0, time.perf_counter() - t1, truncated)
 
     def _run_stage(self, index: int, stage: StageCfg) -> None:
         st = self._stage_state(stage)
         if st["done"]:
             return
         pool = load_stage_problems(self.recipe, stage, self.state)
-        self.pool_by_id = by_id = {p.id: p for p in pool}
+        by_id = {p.id: p for p in pool}
         self._prompt_limit = stage.max_prompt_tokens if stage.prompt_overflow == "truncate_left" else None
         if st["active"] is None:
             fitting, too_long = self._fitting_prompts(stage, pool)
-            st["active"], st["filtered"] = select_entry_prompts(self, stage, index, fitting)
+            st["active"], st["filtered"] = select_entry_prompts(self._rollouts, stage, index, fitting, self.cfg.seed,
+                                                                self.cfg.generation_batch_size,
+                                                                st.get("load_dropped", {}))
             if too_long:
                 st["filtered"]["prompt_too_long"] = too_long
         replay = load_stage_problems(self.recipe, stage, self.state, replay=True) if stage.replay_data else []
@@ -249,8 +260,8 @@ class Trainer:
                     continue
                 take = order[st["pos"]: st["pos"] + stage.prompts_per_step]
                 st["pos"] += len(take)
-                metrics = grpo_step(self, stage, index, st, [by_id[i] for i in take], replay, optimizer,
-                                    scheduler, ref_model, order)
+                metrics = self._step(stage, index, st, [by_id[i] for i in take], replay, optimizer, scheduler,
+                                     ref_model, lambda k, order=order: [by_id[i] for i in self._advance(st, order, k)])
                 bar.update(st["step"], info=self._step_info(stage, st, metrics))
                 if self.state["global_step"] % self.cfg.checkpoint_every == 0:
                     self._checkpoint(optimizer, scheduler)
@@ -258,6 +269,51 @@ class Trainer:
         self.state["stage_index"] = index + 1
         self._checkpoint(optimizer, scheduler)
         self._export_stage(index, stage)
+
+    @staticmethod
+    def _advance(st: dict[str, Any], order: list[str], k: int) -> list[str]:
+        """The next (up to) ``k`` prompt ids of the epoch's order; the stage position moves past them."""
+        take = order[st["pos"]: st["pos"] + k]
+        st["pos"] += len(take)
+        return take
+
+    def _step(self, stage: StageCfg, index: int, st: dict[str, Any], problems: list[Problem],
+              replay: list[Problem], optimizer: Any, scheduler: Any, ref_model: Any,
+              draw: Any) -> dict[str, Any]:
+        """One GRPO step through :mod:`acereason.rl.step`'s functions; the trainer records its effects on the state
+        (pass history, solved prompts, temperature, step counters) and logs its metrics."""
+        cfg = self.cfg
+        t_start = time.perf_counter()
+        step = self.state["global_step"] + 1
+        group = stage.group_size_at(st["epoch"])
+        temperature = float(st["temperature"])
+        batch = replay_mix(stage, problems, replay, derived_seed(cfg.seed, index, step, 7))
+        replay_ids = {p.id for p in batch[len(problems):]}
+        rollouts = collect_rollouts(self._rollouts, stage, batch, group, temperature, (cfg.seed, index, step), draw)
+        stage_ids = {p.id for p in rollouts.problems} - replay_ids
+        scored = score_groups(rollouts, stage_ids, stage, cfg.advantage)
+        for pid, solved, total in scored.passes:
+            h = st["history"].setdefault(pid, [0, 0])
+            h[0] += solved
+            h[1] += total
+            if solved == total and pid not in st["solved_this_epoch"]:
+                st["solved_this_epoch"].append(pid)
+        t_train0 = time.perf_counter()
+        autocast = torch.bfloat16 if self.recipe.model.bf16_autocast else None
+        stats, first = update_policy(self.model, optimizer, scheduler, scored.samples, self.tokenizer.pad_token_id,
+                                     cfg, temperature, autocast, ref_model)
+        t_train = time.perf_counter() - t_train0
+        new_temperature = next_temperature(stage, temperature, stats)
+        if new_temperature is not None:
+            st["temperature"] = new_temperature
+        st["step"] += 1
+        self.state["global_step"] = step
+        head = {"step": step, "stage": stage.name, "stage_index": index, "stage_step": st["step"], "epoch": st["epoch"]}
+        prompts = {"active": len(st["active"]), "filtered": sum(st["filtered"].values())}
+        metrics = step_metrics(head, rollouts, scored, stats, first, optimizer.param_groups[0]["lr"], temperature,
+                               group, prompts, t_train, t_start)
+        self.log.log(metrics)
+        return metrics
 
     def _fitting_prompts(self, stage: StageCfg, problems: list[Problem]) -> tuple[list[Problem], int]:
         """With ``prompt_overflow: drop``, the problems whose prompt fits ``max_prompt_tokens`` and how many did not."""
