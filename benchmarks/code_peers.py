@@ -18,11 +18,13 @@ Setup (once; PyPI is the only network needed besides the two repositories)::
 
     git clone https://github.com/LiveCodeBench/LiveCodeBench /tmp/peers/LiveCodeBench
     git clone https://github.com/volcengine/verl /tmp/peers/verl
-    python3.11 -m venv /tmp/peers/venv && /tmp/peers/venv/bin/pip install numpy tqdm
-    python3.10 -m venv /tmp/peers/venv310 && /tmp/peers/venv310/bin/pip install numpy tqdm pyext
+    python3.11 -m venv /tmp/peers/venv && /tmp/peers/venv/bin/pip install numpy tqdm sortedcontainers
+    python3.10 -m venv /tmp/peers/venv310 && /tmp/peers/venv310/bin/pip install numpy tqdm pyext sortedcontainers
 
 (prime_code imports ``pyext``, whose setup.py needs ``inspect.getargspec``, gone in Python 3.11: veRL's
-harness runs on 3.10; LiveCodeBench's on 3.11 like ours.)
+harness runs on 3.10; LiveCodeBench's on 3.11 like ours. ``sortedcontainers`` is there because LeetCode
+references import ``SortedList``, which our judge offers: without it 31 references fail in the peers for the
+environment's sake alone.)
 
 Run::
 
@@ -165,13 +167,14 @@ def main(argv: list[str] | None = None) -> dict:
     with JudgePool(args.workers) as pool:
         native, native_s = stage("native", lambda: run_ours(corpus, pool, native=True) if corpus else ({}, {}))
         ours, ours_s = stage("ours", lambda: run_ours(subs, pool))
+        judged_at = stage("judge_commit", lambda: f"{judge_source()} at {time.strftime('%H:%M UTC', time.gmtime())}")
         split = stage("breakdown", lambda: breakdown(pool, subs, ours))
     peers = {} if args.no_peers else {
         p: stage(p, lambda p=p, py=py, repo=repo: run_peer(p, py, repo, subs, args.workers))
         for p, (py, repo) in _peer_args(args).items()}
     env = {"machine": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version(),
            "workers": args.workers, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "commit": judge_source(), "load": os.getloadavg()[0], "argv": argv if argv is not None else sys.argv[1:]}
+           "commit": judged_at, "load": os.getloadavg()[0], "argv": argv if argv is not None else sys.argv[1:]}
     result = {"env": env, "check_only": check_only, "native": native, "native_seconds": native_s, "ours": ours,
               "ours_seconds": ours_s, "breakdown": split, "peers": peers,
               "subs": {s["id"]: {k: s.get(k) for k in ("group", "intended", "why", "mutation", "fn_name")}
