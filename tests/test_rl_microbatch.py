@@ -77,3 +77,73 @@ def test_update_is_the_same_however_the_batch_is_split(mode: str, split: dict) -
     assert all((a - b).abs().max() <= 1e-5 for a, b in zip(w_full, w_parts, strict=True))
     if split.get("packing"):
         assert parts.padding_frac == 0.0
+
+
+def _grouped_samples(seed: int) -> list:
+    """Groups of 3 responses (1-11 tokens) sharing a prompt; prompts of two lengths; rows shuffled."""
+    from acereason.rl.batch import Sample
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(4):
+        prompt = [rng.randrange(3, 100) for _ in range(rng.choice([5, 8]))]
+        out += [Sample(prompt, [rng.randrange(3, 100) for _ in range(rng.randrange(1, 12))], rng.gauss(0, 1), True)
+                for _ in range(3)]
+    rng.shuffle(out)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_shared_prefix_forward_equals_the_full_forward(seed: int) -> None:
+    """Each distinct prompt run once (KV cache, responses in length-sorted sub-batches): the same log-probs,
+    entropies and parameter gradients as the full padded forward, in the same token order."""
+    from acereason.models import TinyModelConfig, build_char_tokenizer, build_tiny_model
+    from acereason.rl import batch
+
+    tok = build_char_tokenizer()
+    model = build_tiny_model(tok, TinyModelConfig(layers=2, hidden=64), seed=seed)
+    assert batch.supports_shared_prefix(model)
+    chunk = _grouped_samples(seed)
+    lp, ent = batch.shared_prefix_logprobs(model, chunk, temperature=0.7)
+    ids, attn, mask = batch._pad_batch(chunk, tok.pad_token_id, torch.device("cpu"))
+    lp_ref, ent_ref = batch.flat_logprobs(model, ids, attn, mask, 0.7)
+    assert lp.shape == lp_ref.shape == (sum(len(s.response_ids) for s in chunk),)
+    torch.testing.assert_close(lp, lp_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ent, ent_ref, atol=1e-5, rtol=1e-5)
+    params = list(model.parameters())
+    weights = torch.linspace(-1, 1, lp.numel())
+    g = torch.autograd.grad((lp * weights).sum(), params)
+    g_ref = torch.autograd.grad((lp_ref * weights).sum(), params)
+    for a, b in zip(g, g_ref, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_train_step_with_shared_prefix_matches_the_full_forward() -> None:
+    """The update through the shared-prefix forward (the default for HF causal LMs) equals the one through the
+    full forward, and the path is not taken when no prompt repeats or under gradient checkpointing."""
+    from acereason.models import TinyModelConfig, build_char_tokenizer, build_tiny_model
+    from acereason.rl import batch
+
+    tok = build_char_tokenizer()
+    base = build_tiny_model(tok, TinyModelConfig(layers=2, hidden=64), seed=0)
+    samples = _grouped_samples(3)
+    results = []
+    for shared in (True, False):
+        model = copy.deepcopy(base)
+        opt = torch.optim.SGD(model.parameters(), lr=1.0)  # parameters move by the gradient itself
+        saved = batch.supports_shared_prefix
+        if not shared:
+            batch.supports_shared_prefix = lambda m: False  # type: ignore[assignment]
+        try:
+            st = batch.train_step(model, opt, samples, tok.pad_token_id, micro_batch_size=5)
+        finally:
+            batch.supports_shared_prefix = saved
+        results.append((st, [p.detach().clone() for p in model.parameters()]))
+    (a, pa), (b, pb) = results
+    assert a.loss == pytest.approx(b.loss, abs=1e-6) and a.grad_norm == pytest.approx(b.grad_norm, rel=1e-4)
+    assert a.entropy == pytest.approx(b.entropy, rel=1e-5)
+    for x, y in zip(pa, pb, strict=True):
+        torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-4)
+    ckpt = copy.deepcopy(base)
+    ckpt.gradient_checkpointing_enable()
+    assert not batch.supports_shared_prefix(ckpt)

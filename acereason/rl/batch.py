@@ -126,8 +126,139 @@ def _to_layout(flat: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
     return torch.zeros(sel.shape, dtype=flat.dtype, device=flat.device).masked_scatter(sel, flat)
 
 
+# Response sub-batches of the shared-prefix path: sorted by length, a row joins the current sub-batch while the
+# padded size stays within this factor of the real tokens (more sub-batches: less padding, more forwards).
+SHARED_PREFIX_SLACK = 1.25
+
+
+def _decoder_and_head(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module] | None:
+    """A Hugging Face ``*ForCausalLM``'s decoder and LM head (None for any other model)."""
+    if not type(model).__name__.endswith("ForCausalLM"):
+        return None
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+    return (decoder, head) if head is not None and decoder is not None else None
+
+
+def _cache_kw(decoder: torch.nn.Module) -> str | None:
+    import inspect
+
+    accepted = inspect.signature(decoder.forward).parameters
+    return next((k for k in ("cache", "past_key_values") if k in accepted), None)
+
+
+def supports_shared_prefix(model: torch.nn.Module) -> bool:
+    """Whether responses of one prompt can be trained against a single prompt forward: a Hugging Face causal LM
+    whose every layer attends to the whole past (no sliding window) and that is not gradient-checkpointed (which
+    turns the KV cache off)."""
+    parts = _decoder_and_head(model)
+    config = getattr(model, "config", None)
+    if parts is None or config is None or getattr(model, "is_gradient_checkpointing", False):
+        return False
+    layer_types = getattr(config, "layer_types", None)
+    plain = (all(t == "full_attention" for t in layer_types) if layer_types is not None
+             else not getattr(config, "use_sliding_window", False) or getattr(config, "sliding_window", None) is None)
+    return plain and _cache_kw(parts[0]) is not None
+
+
+def _layer_kv(cache: object) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per-layer (keys, values) of a ``DynamicCache`` (transformers >= 4.56 ``layers``; older ``key_cache``)."""
+    layers = getattr(cache, "layers", None)
+    if layers is not None:
+        return [(layer.keys, layer.values) for layer in layers]
+    return list(zip(cache.key_cache, cache.value_cache, strict=True))  # type: ignore[attr-defined]
+
+
+def _response_sub_batches(lengths: list[int], slack: float = SHARED_PREFIX_SLACK) -> list[list[int]]:
+    """Indices sorted by length (longest first) cut into runs whose padded size (rows x longest) stays within
+    ``slack`` times their real size."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    out: list[list[int]] = []
+    total = 0
+    for i in order:
+        if out and (len(out[-1]) + 1) * lengths[out[-1][0]] <= slack * (total + lengths[i]):
+            out[-1].append(i)
+            total += lengths[i]
+        else:
+            out.append([i])
+            total = lengths[i]
+    return out
+
+
+def shared_prefix_logprobs(model: torch.nn.Module, chunk: list[Sample], temperature: float = 1.0
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`flat_logprobs` of ``chunk`` (prompt + response each), with every distinct prompt run once.
+
+    The G responses of a prompt share its prefix, so the decoder runs over each distinct prompt once (prompts
+    of one length together, with a KV cache) and then over the responses only, attending to their prompt's
+    keys and values (indexed per row, so the gradient through them sums over the rows). Responses run in
+    length-sorted sub-batches (:func:`_response_sub_batches`), right-padded within one. Same values as the
+    full forward up to float rounding; the decoder processes ``sum(distinct prompts) + sum(responses)``
+    positions instead of ``sum(prompt + response)``.
+    """
+    from transformers import DynamicCache
+
+    parts = _decoder_and_head(model)
+    assert parts is not None
+    decoder, head = parts
+    cache_kw = _cache_kw(decoder)
+    assert cache_kw is not None
+    device = next(model.parameters()).device
+    prompt_of: dict[tuple[int, ...], int] = {}
+    row_prompt = [prompt_of.setdefault(tuple(s.prompt_ids), len(prompt_of)) for s in chunk]
+    prompts = list(prompt_of)
+    pieces: list[torch.Tensor] = []
+    order: list[int] = []  # chunk rows in the order their tokens are in `pieces`
+    by_len: dict[int, list[int]] = {}
+    for u, ids in enumerate(prompts):
+        by_len.setdefault(len(ids), []).append(u)
+    for p_len, us in by_len.items():
+        ids = torch.tensor([prompts[u] for u in us], dtype=torch.long, device=device)  # (k, p)
+        cache = DynamicCache()
+        p_hidden = decoder(input_ids=ids, use_cache=True, **{cache_kw: cache}).last_hidden_state  # (k, p, H)
+        kv = _layer_kv(cache)
+        slot = {u: j for j, u in enumerate(us)}
+        rows = [i for i, u in enumerate(row_prompt) if u in slot]
+        lens = [len(chunk[i].response_ids) for i in rows]
+        for sub in _response_sub_batches(lens):
+            sel_rows = [rows[k] for k in sub]
+            index = torch.tensor([slot[row_prompt[i]] for i in sel_rows], device=device)
+            width = lens[sub[0]]
+            resp = torch.zeros((len(sub), width), dtype=torch.long)
+            for k, i in enumerate(sel_rows):
+                resp[k, : len(chunk[i].response_ids)] = torch.tensor(chunk[i].response_ids, dtype=torch.long)
+            resp = resp.to(device)
+            last = p_hidden[index, -1:]  # (n, 1, H): predicts each response's first token
+            if width > 1:
+                sub_cache = DynamicCache()
+                for layer, (k_, v_) in enumerate(kv):
+                    sub_cache.update(k_[index], v_[index], layer)
+                # no attention mask: right padding is never attended to by a valid (earlier) position
+                pos = torch.arange(p_len, p_len + width - 1, device=device).expand(len(sub), -1)
+                r_hidden = decoder(input_ids=resp[:, :-1], position_ids=pos, use_cache=True,
+                                   **{cache_kw: sub_cache}).last_hidden_state
+                hidden = torch.cat([last, r_hidden], dim=1)  # (n, width, H)
+            else:
+                hidden = last
+            valid = _response_layout([len(chunk[i].response_ids) for i in sel_rows], device)
+            pieces.append(hidden[valid])  # (tokens of the sub-batch, H), row by row in sel_rows order
+            order += sel_rows
+    # one gather back to the chunk's row order (row-major over tokens), as flat_logprobs returns it
+    offsets, start = {}, 0
+    for i in order:
+        offsets[i] = start
+        start += len(chunk[i].response_ids)
+    perm = torch.tensor([offsets[i] + j for i, s in enumerate(chunk) for j in range(len(s.response_ids))],
+                        device=device)
+    hs = torch.cat(pieces).index_select(0, perm)
+    targets = torch.tensor([t for s in chunk for t in s.response_ids], dtype=torch.long, device=device)
+    return chunked_head_logprobs(hs, head, targets, temperature)
+
+
 def _micro_logprobs(model: torch.nn.Module, chunk: list[Sample], pad_id: int, device: torch.device, packed: bool,
                     temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    if not packed and len({tuple(s.prompt_ids) for s in chunk}) < len(chunk) and supports_shared_prefix(model):
+        return shared_prefix_logprobs(model, chunk, temperature)
     if packed:
         ids, pos, mask = _pack_batch(chunk, device)
         return flat_logprobs(model, ids, None, mask, temperature, position_ids=pos)
