@@ -12,7 +12,7 @@ import typer.main
 from pydantic import BaseModel
 
 from acereason.cli import app
-from acereason.rl.recipe import ModelCfg, PassRateFilter, Recipe, StageCfg, TrainCfg
+from acereason.rl.recipe import ModelCfg, PassRateFilter, Recipe, StageCfg, TrainCfg, field_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -66,3 +66,33 @@ def test_every_recipe_field_is_in_the_training_reference() -> None:
     # the pass-rate filter's fields are described inline in its row
     missing += [f"PassRateFilter.{f}" for f in _fields(PassRateFilter) if f"`{f}`" not in reference]
     assert not missing, f"recipe fields missing from docs/training.md's reference: {missing}"
+
+
+def test_every_train_field_says_what_it_does_and_whose_value_it_is() -> None:
+    """Each ``TrainCfg`` field is documented, and marked as the paper's value or ours (issue 16)."""
+    bad = [name for name, info in TrainCfg.model_fields.items()
+           if not (info.description or "").startswith(("Paper: ", "Ours: ")) or len(info.description or "") < 30]
+    assert not bad, f"TrainCfg fields without a 'Paper: ...' / 'Ours: ...' description: {bad}"
+    marks = {(info.description or "").split(":", 1)[0] for info in TrainCfg.model_fields.values()}
+    assert marks == {"Paper", "Ours"}
+
+
+def test_the_train_reference_is_generated_from_the_field_descriptions() -> None:
+    """docs/training.md's ``train`` table is exactly what ``field_reference(TrainCfg)`` renders from the
+    docstrings (regenerate with scripts/recipe_reference.py)."""
+    table = TRAINING.split("### `train`\n\n", 1)[1].split("\n\n", 1)[0] + "\n"
+    assert table == field_reference(TrainCfg), "docs/training.md is out of date: run scripts/recipe_reference.py"
+    for name, info in TrainCfg.model_fields.items():
+        assert " ".join((info.description or "").split()).replace("``", "`") in table, name
+
+
+def test_field_reference_renders_a_changed_description() -> None:
+    """The check can fail: a model whose description differs renders a different row."""
+
+    class Other(TrainCfg):
+        seed: int = 3
+        """Ours: another | text."""
+
+    rows = field_reference(Other).splitlines()
+    assert "| `seed` | `3` | Ours: another \\| text. |" in rows
+    assert field_reference(Other) != field_reference(TrainCfg)

@@ -7,12 +7,14 @@ final math 32K). A bad recipe fails with one line naming the file and the field.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from acereason.cli_util import OptionError, import_target
 from acereason.prompts import CODE_INSTRUCTION, MATH_INSTRUCTION
@@ -20,7 +22,9 @@ from acereason.schema import DataError, _first_error
 
 
 class _Cfg(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # attribute docstrings become the fields' descriptions (``model_fields[name].description``): the one
+    # text the docs reference is generated from and checked against
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class ModelCfg(_Cfg):
@@ -136,55 +140,86 @@ _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 class TrainCfg(_Cfg):
-    """Settings shared by all stages."""
+    """Settings shared by all stages.
+
+    Every field's description starts with ``Paper:`` (the default is AceReason-Nemotron's value, arXiv
+    2505.16400) or ``Ours:`` (the paper does not fix it; the default is our choice). ``docs/training.md``'s
+    ``train`` table is generated from these descriptions (``scripts/recipe_reference.py``)."""
 
     seed: int = 0
+    """Ours: every random choice (prompt order, sampling, resampling) derives from it and the position in the
+    run, so a run repeats exactly."""
     device: str = "auto"
-    """``auto`` picks CUDA when available, else CPU; ``cpu``, ``cuda``, ``cuda:N``, ``mps``. The spelling is
-    checked here, availability on this machine when the trainer starts (before the model loads)."""
+    """Ours: ``auto`` picks CUDA when available, else CPU; ``cpu``, ``cuda``, ``cuda:N``, ``mps``. The
+    spelling is checked here, availability on this machine when the trainer starts (before the model
+    loads)."""
     deterministic: bool = True
-    """Deterministic torch algorithms (CPU runs then resume to identical metrics)."""
+    """Ours: deterministic torch algorithms (CPU runs then resume to identical metrics)."""
     micro_batch_size: int = Field(16, ge=1)
-    """Responses per forward/backward; gradients accumulate to one step per rollout batch. Ignored when
-    ``max_tokens_per_micro_batch`` is set."""
+    """Ours: responses per forward/backward; gradients accumulate to one step per rollout batch, so it
+    changes memory, not the update. Ignored when ``max_tokens_per_micro_batch`` is set."""
     max_tokens_per_micro_batch: int | None = Field(None, ge=1)
-    """Token budget (prompt + response, padding included) per forward/backward instead of a count: sequences
-    are sorted by length and cut into micro-batches within the budget (packed into one row, no padding, where
-    the attention supports it). A sequence longer than the budget gets a micro-batch of its own."""
+    """Ours: token budget (prompt + response, padding included) per forward/backward instead of a count:
+    sequences are sorted by length and cut into micro-batches within the budget (packed into one row, no
+    padding, where the attention supports it). A sequence longer than the budget gets a micro-batch of its
+    own."""
     updates_per_batch: int = Field(1, ge=1)
-    """1 = strictly on-policy (the paper). >1 re-uses a batch and needs ``clip_eps``."""
+    """Paper: 1 = strictly on-policy, one gradient step per rollout batch. More re-uses a batch off-policy
+    and needs ``clip_eps``."""
     clip_eps: float | None = Field(None, gt=0, lt=1)
-    """PPO ratio clip; only acts when ``updates_per_batch > 1`` (on-policy the ratio is exactly 1)."""
+    """Paper: none (on-policy the ratio is exactly 1, so no clip can bind). PPO ratio clip; only allowed
+    with ``updates_per_batch > 1``."""
     clip_eps_high: float | None = Field(None, gt=0)
-    """Upper clip (DAPO's clip-higher); needs ``clip_eps``."""
+    """Paper: none. Upper clip (DAPO's clip-higher); needs ``clip_eps``."""
     advantage: Literal["grpo", "dr_grpo"] = "grpo"
+    """Paper: ``grpo``, ``(r - mean) / (std + eps)`` over the group on every token of a response;
+    ``dr_grpo``: ``r - mean`` (no std scaling)."""
     loss_aggregation: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"] = "token-mean"
+    """Paper: ``token-mean``, the token-level loss normalised by the batch's total response tokens (DAPO
+    style); ``seq-mean-token-mean`` (the GRPO paper), ``seq-mean-token-sum``."""
     tis_cap: float | None = Field(None, gt=0)
-    """Truncated importance sampling against the sampler: scale each token's loss by ``min(pi_train / pi_sampler,
-    tis_cap)`` (e.g. 2), correcting for a sampler whose log-probs differ from the training forward's (another
-    engine, another precision; see ``mismatch/*`` metrics). Off (null) in the paper's recipe."""
+    """Paper: none (off). Truncated importance sampling against the sampler: scale each token's loss by
+    ``min(pi_train / pi_sampler, tis_cap)`` (e.g. 2), correcting for a sampler whose log-probs differ from the
+    training forward's (another engine, another precision; see ``mismatch/*`` metrics)."""
     kl_coef: float = Field(0.0, ge=0)
-    """k3 KL to the stage's initial policy; 0 in the paper (no KL)."""
+    """Paper: 0 (no KL term). Weight of the k3 KL to the stage's initial policy."""
     weight_decay: float = Field(0.0, ge=0)
+    """Ours: AdamW weight decay (the paper gives none)."""
     adam_betas: tuple[float, float] = (0.9, 0.999)
+    """Ours: AdamW betas (torch's defaults; the paper gives none)."""
     warmup_steps: int = Field(0, ge=0)
+    """Ours: linear learning-rate warm-up over this many steps at the start of each stage."""
     grad_clip: float | None = Field(1.0, gt=0)
+    """Ours: global gradient-norm clip (null: none)."""
     reward_fn: str | None = None
-    """``module:function`` of a custom batch reward ``fn(problems, responses) -> list[Verdict]``; default:
-    the rule-based verifiers (``acereason.verify.score_batch``)."""
+    """Paper: none = the rule-based 1/0 reward (math: the verified ``\\boxed{}`` answer; code: the last
+    python block passes all tests), ``acereason.verify.score_batch``. Else ``module:function`` of a custom
+    batch reward ``fn(problems, responses) -> list[Verdict]``, imported when the recipe loads so a typo fails
+    at once."""
     reward_timeout_s: float = Field(30.0, gt=0)
-    """Wall bound per verification (each response gets at most this); a timeout scores 0 and is counted.
-    The batch as a whole has a backstop deadline; verdicts reached before it are kept."""
+    """Ours: wall bound per verification (each response gets at most this); a timeout scores 0 and is
+    counted in ``verify/timeouts``. The batch as a whole has a backstop deadline; verdicts reached before
+    it are kept."""
     verify_workers: int | None = None
+    """Ours: verifier worker processes (none: the CPU count)."""
     generation_batch_size: int = Field(64, ge=1)
+    """Ours: prompts per generation call (memory, not the samples' distribution)."""
     sampler: Literal["auto", "hf", "static"] = "auto"
-    """Rollout sampler over the live policy: ``hf`` (our decode loop, shrinking batches), ``static`` (static KV
-    cache, CUDA-graph decode step), ``auto`` = ``static`` on CUDA, ``hf`` elsewhere (``docs/generate.md``)."""
+    """Ours: rollout sampler over the live policy: ``hf`` (our decode loop, shrinking batches), ``static``
+    (static KV cache, CUDA-graph decode step), ``auto`` = ``static`` on CUDA, ``hf`` elsewhere; ``--sampler``
+    overrides it and a resume may change it (``docs/generate.md``)."""
     checkpoint_every: int = Field(10, ge=1)
+    """Ours: steps between checkpoints (also one at every epoch and stage end)."""
     keep_checkpoints: int = Field(2, ge=1)
-    math_instruction: str = MATH_INSTRUCTION
-    code_instruction: str = CODE_INSTRUCTION
+    """Ours: checkpoints kept on disk (the oldest are removed)."""
+    math_instruction: str = Field(MATH_INSTRUCTION, json_schema_extra={"doc_default": "the paper's"})
+    """Paper: appended to math prompts: "Please reason step by step, and put your final answer within
+    \\boxed{}."."""
+    code_instruction: str = Field(CODE_INSTRUCTION, json_schema_extra={"doc_default": "ours"})
+    """Ours: appended to code prompts: reasoning first, then one python code block (what the paper's
+    App. A.1 asks for, in our words)."""
     system_prompt: str | None = None
+    """Ours: system message for every prompt (none: no system message)."""
 
     @field_validator("device")
     @classmethod
@@ -246,6 +281,32 @@ class Recipe(_Cfg):
     def resolve(self, p: str) -> Path:
         path = Path(p)
         return path if path.is_absolute() else self.base_dir / path
+
+
+def _doc_default(info: FieldInfo) -> str:
+    extra = info.json_schema_extra
+    if isinstance(extra, dict) and "doc_default" in extra:
+        return str(extra["doc_default"])
+    if info.is_required():
+        return "required"
+    value = info.get_default(call_default_factory=True)
+    if value is None:
+        return "none"
+    if isinstance(value, BaseModel):
+        return "defaults"
+    if isinstance(value, tuple):
+        value = list(value)
+    return f"`{value if isinstance(value, str) else json.dumps(value)}`"
+
+
+def field_reference(model: type[BaseModel]) -> str:
+    """The Markdown table (``| field | default | meaning |``) of ``model``'s fields, from their descriptions:
+    ``docs/training.md`` carries it verbatim (``scripts/recipe_reference.py`` rewrites it, a test checks it)."""
+    rows = ["| field | default | meaning |", "|---|---|---|"]
+    for name, info in model.model_fields.items():
+        text = " ".join((info.description or "").split()).replace("``", "`").replace("|", "\\|")
+        rows.append(f"| `{name}` | {_doc_default(info)} | {text} |")
+    return "\n".join(rows) + "\n"
 
 
 def load_recipe(path: str | Path, check_files: bool = True, overrides: dict[str, Any] | None = None) -> Recipe:
