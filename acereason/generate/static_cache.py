@@ -77,21 +77,30 @@ class StaticCacheGenerator(HFGenerator):
         self.compile = self.device.type == "cuda" if compile is None else compile
         self.capacity_multiple = capacity_multiple
         self._cache: Any = None
-        self._cache_key: tuple[int, int, torch.dtype] | None = None
+        self._cache_key: tuple[int, int, torch.dtype, torch.dtype] | None = None
         self._step_fn: Callable[..., Any] | None = None
 
     # ----------------------------------------------------------------------------------------- cache
-    def _static_cache(self, rows: int, capacity: int, dtype: torch.dtype) -> Any:
-        """A ``StaticCache`` of ``rows x capacity`` (reused while the shape stays; reset, not reallocated)."""
+    def _static_cache(self, rows: int, capacity: int, dtype: torch.dtype,
+                      value_dtype: torch.dtype | None = None) -> Any:
+        """A ``StaticCache`` of ``rows x capacity`` (reused while the shape stays; reset, not reallocated).
+
+        ``value_dtype`` (default ``dtype``): under autocast the keys leave RoPE in float32 while the values
+        stay in the autocast dtype, and the cache must hold each as the model writes it.
+        """
         from transformers import StaticCache
 
-        key = (rows, capacity, dtype)
+        value_dtype = value_dtype or dtype
+        key = (rows, capacity, dtype, value_dtype)
         if self._cache is None or self._cache_key != key:
             config = self.model.config.get_text_config(decoder=True)
             heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
             head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
             cache = StaticCache(config=self.model.config, max_cache_len=capacity)
-            cache.early_initialization(rows, heads, head_dim, dtype, self.device)
+            like_k = torch.empty((rows, heads, 1, head_dim), dtype=dtype, device=self.device)
+            like_v = torch.empty((rows, heads, 1, head_dim), dtype=value_dtype, device=self.device)
+            for layer in cache.layers:  # allocated now, each in its dtype, addresses marked static for graphs
+                layer.lazy_initialization(like_k, like_v)
             self._cache, self._cache_key = cache, key
         else:
             for layer in self._cache.layers:
@@ -134,8 +143,7 @@ class StaticCacheGenerator(HFGenerator):
 
         m = self.capacity_multiple
         capacity = -(-(width + params.max_tokens) // m) * m
-        kv_dtype = prefill.layers[0].keys.dtype
-        cache = self._static_cache(len(rows), capacity, kv_dtype)
+        cache = self._static_cache(len(rows), capacity, prefill.layers[0].keys.dtype, prefill.layers[0].values.dtype)
         for static, dynamic in zip(cache.layers, prefill.layers, strict=True):
             static.keys[:, :, :width] = dynamic.keys[expand][:, :, :width]
             static.values[:, :, :width] = dynamic.values[expand][:, :, :width]
