@@ -57,3 +57,32 @@ def test_a_relative_base_dir_is_made_absolute_once(tmp_path: Path, monkeypatch: 
     built = recipe_from_dict({**demo_recipe(), "base_dir": "runs/demo"})  # files checked
     assert built.base_dir.is_absolute() and built.resolve("sft").is_dir()
     assert recipe_from_dict({**demo_recipe(), "base_dir": "."}, check_files=False).base_dir == tmp_path.resolve()
+
+
+def test_algorithm_names_are_defined_once() -> None:
+    """The recipe's algorithm fields are typed by the enums of rl/names.py, the same objects the math and the
+    step use; a recipe's plain strings load to those members and dump back to the same strings (issue 16)."""
+    import yaml
+
+    from acereason.rl import algos, names
+    from acereason.rl.recipe import StageCfg, TrainCfg, recipe_from_dict
+    from acereason.schema import DataError
+
+    assert algos.AdvantageEstimator is names.AdvantageEstimator and algos.LossAggregation is names.LossAggregation
+    typed = {TrainCfg.model_fields["advantage"].annotation: names.AdvantageEstimator,
+             TrainCfg.model_fields["loss_aggregation"].annotation: names.LossAggregation,
+             TrainCfg.model_fields["sampler"].annotation: names.SamplerKind,
+             StageCfg.model_fields["zero_variance_groups"].annotation: names.ZeroVarianceGroups,
+             StageCfg.model_fields["prompt_overflow"].annotation: names.PromptOverflow}
+    assert all(k is v for k, v in typed.items())
+    raw = yaml.safe_load((CONFIGS / "demo.yaml").read_text(encoding="utf-8"))
+    raw["train"] = {**(raw.get("train") or {}), "advantage": "dr_grpo", "loss_aggregation": "seq-mean-token-sum"}
+    raw["stages"][0]["zero_variance_groups"] = "resample"
+    r = recipe_from_dict(raw, check_files=False)
+    assert r.train.advantage is names.AdvantageEstimator.DR_GRPO and r.train.advantage == "dr_grpo"
+    assert r.stages[0].zero_variance_groups is names.ZeroVarianceGroups.RESAMPLE
+    dumped = r.model_dump(mode="json")
+    assert dumped["train"]["loss_aggregation"] == "seq-mean-token-sum" and type(dumped["train"]["advantage"]) is str
+    raw["train"]["advantage"] = "ppo"
+    with pytest.raises(DataError, match=r"field 'train.advantage': Input should be 'grpo' or 'dr_grpo'"):
+        recipe_from_dict(raw, source="r.yaml", check_files=False)

@@ -12,20 +12,11 @@ Shapes: ``B`` responses (``num_groups * group_size``, grouped contiguously), ``T
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import torch
 
+from acereason.rl.names import AdvantageEstimator, LossAggregation
 
-class AdvantageEstimator(StrEnum):
-    GRPO = "grpo"  # (r - mean) / (std + eps): the paper's choice
-    DR_GRPO = "dr_grpo"  # r - mean (Dr. GRPO: no std scaling, avoids up-weighting near-solved groups)
-
-
-class LossAggregation(StrEnum):
-    TOKEN_MEAN = "token-mean"  # sum over all tokens / total tokens in the batch: the paper's choice
-    SEQ_MEAN_TOKEN_MEAN = "seq-mean-token-mean"  # mean over sequences of per-sequence token means (GRPO paper)
-    SEQ_MEAN_TOKEN_SUM = "seq-mean-token-sum"  # mean over sequences of per-sequence token sums
+# AdvantageEstimator / LossAggregation are defined once, torch-free, in rl/names.py (recipe field types)
 
 
 def group_advantages(rewards: torch.Tensor, group_size: int, estimator: str = "grpo",

@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 
 from acereason.cli_util import OptionError, import_target
 from acereason.prompts import CODE_INSTRUCTION, MATH_INSTRUCTION
+from acereason.rl.names import AdvantageEstimator, LossAggregation, PromptOverflow, SamplerKind, ZeroVarianceGroups
 from acereason.schema import DataError, _first_error
 
 
@@ -73,7 +74,7 @@ class StageCfg(_Cfg):
     max_prompt_tokens: int = Field(1024, gt=0)
     """Prompt budget (chat template included), enforced by ``prompt_overflow``; also the veRL export's
     ``data.max_prompt_length``."""
-    prompt_overflow: Literal["drop", "truncate_left"] = "drop"
+    prompt_overflow: PromptOverflow = PromptOverflow.DROP
     """A prompt over ``max_prompt_tokens``: ``drop`` it at stage entry (counted in the stage's filtered prompts
     as ``prompt_too_long``), or ``truncate_left`` (keep its last ``max_prompt_tokens`` tokens; counted per step
     in ``prompts/truncated``). Dropping is the default: cutting the front of a prompt cuts the chat header and
@@ -102,7 +103,7 @@ class StageCfg(_Cfg):
     """Per-epoch group sizes (code stage 2: 8 -> 16); the last value repeats."""
     entropy_target: float | None = Field(None, gt=0)
     """Adapt temperature each step to hold the sampled-token entropy near this (AceReason 1.1: ~0.3)."""
-    zero_variance_groups: Literal["keep", "drop", "resample"] = "keep"
+    zero_variance_groups: ZeroVarianceGroups = ZeroVarianceGroups.KEEP
     """Groups whose rollouts all get the same reward carry no signal: keep them (advantage 0), drop
     them from the loss, or sample more prompts to refill the batch."""
     replay_data: list[str] = Field(default_factory=list)
@@ -171,10 +172,10 @@ class TrainCfg(_Cfg):
     with ``updates_per_batch > 1``."""
     clip_eps_high: float | None = Field(None, gt=0)
     """Paper: none. Upper clip (DAPO's clip-higher); needs ``clip_eps``."""
-    advantage: Literal["grpo", "dr_grpo"] = "grpo"
+    advantage: AdvantageEstimator = AdvantageEstimator.GRPO
     """Paper: ``grpo``, ``(r - mean) / (std + eps)`` over the group on every token of a response;
     ``dr_grpo``: ``r - mean`` (no std scaling)."""
-    loss_aggregation: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"] = "token-mean"
+    loss_aggregation: LossAggregation = LossAggregation.TOKEN_MEAN
     """Paper: ``token-mean``, the token-level loss normalised by the batch's total response tokens (DAPO
     style); ``seq-mean-token-mean`` (the GRPO paper), ``seq-mean-token-sum``."""
     tis_cap: float | None = Field(None, gt=0)
@@ -204,7 +205,7 @@ class TrainCfg(_Cfg):
     """Ours: verifier worker processes (none: the CPU count)."""
     generation_batch_size: int = Field(64, ge=1)
     """Ours: prompts per generation call (memory, not the samples' distribution)."""
-    sampler: Literal["auto", "hf", "static"] = "auto"
+    sampler: SamplerKind = SamplerKind.AUTO
     """Ours: rollout sampler over the live policy: ``hf`` (our decode loop, shrinking batches), ``static``
     (static KV cache, CUDA-graph decode step), ``auto`` = ``static`` on CUDA, ``hf`` elsewhere; ``--sampler``
     overrides it and a resume may change it (``docs/generate.md``)."""

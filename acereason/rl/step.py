@@ -18,6 +18,7 @@ import torch
 from acereason.generate.base import Completion
 from acereason.rl import algos
 from acereason.rl.batch import Sample, StepStats, rollout_logprobs, train_step
+from acereason.rl.names import ZeroVarianceGroups
 from acereason.rl.recipe import StageCfg, TrainCfg
 from acereason.rl.seeding import derived_seed
 from acereason.schema import Problem, Verdict
@@ -76,7 +77,7 @@ def collect_rollouts(sample: Sampler, stage: StageCfg, batch: list[Problem], gro
     ``prompts_per_step`` groups have mixed rewards."""
     out = sample(batch, group_size, temperature, stage.top_p, stage.max_response_tokens,
                  seed=derived_seed(*seed_parts))
-    if stage.zero_variance_groups != "resample":
+    if stage.zero_variance_groups != ZeroVarianceGroups.RESAMPLE:
         return out
     for attempt in range(_MAX_RESAMPLE_ROUNDS):
         mixed = sum(len({v.correct for v in g}) > 1 for g in out.verdicts)
@@ -123,8 +124,8 @@ def score_groups(rollouts: Rollouts, stage_ids: set[str], stage: StageCfg, advan
         if p.id in stage_ids:
             out.passes.append((p.id, int(sum(r)), len(r)))
         adv = algos.group_advantages(torch.tensor(r), len(r), advantage).tolist()
-        drop_group = degenerate and stage.zero_variance_groups in ("drop", "resample")
-        if stage.zero_variance_groups == "resample" and not degenerate:
+        drop_group = degenerate and stage.zero_variance_groups in (ZeroVarianceGroups.DROP, ZeroVarianceGroups.RESAMPLE)
+        if stage.zero_variance_groups == ZeroVarianceGroups.RESAMPLE and not degenerate:
             kept_groups += 1
             drop_group = kept_groups > stage.prompts_per_step  # cap the refilled batch at its nominal size
         for c, a, v in zip(comps, adv, vs, strict=True):

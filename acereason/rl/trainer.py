@@ -30,6 +30,7 @@ from acereason.prompts import build_messages
 from acereason.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_states
 from acereason.rl.data import load_stage_problems, select_entry_prompts
 from acereason.rl.logging import MetricsLogger
+from acereason.rl.names import PromptOverflow
 from acereason.rl.recipe import Recipe, StageCfg
 from acereason.rl.rewards import RewardFn, load_reward_fn
 from acereason.rl.rundir import check_resume, has_run, write_record
@@ -317,7 +318,7 @@ class Trainer:
 
     def _fitting_prompts(self, stage: StageCfg, problems: list[Problem]) -> tuple[list[Problem], int]:
         """With ``prompt_overflow: drop``, the problems whose prompt fits ``max_prompt_tokens`` and how many did not."""
-        if stage.prompt_overflow != "drop" or not problems:
+        if stage.prompt_overflow != PromptOverflow.DROP or not problems:
             return problems, 0
         fits = [n <= stage.max_prompt_tokens for n in self.prompt_lengths(problems)]
         return [p for p, ok in zip(problems, fits, strict=True) if ok], fits.count(False)
