@@ -27,10 +27,12 @@ class FakeSampler:
     def __init__(self, correct: dict[int, list[bool]]) -> None:
         self.correct, self.calls = correct, []
 
-    def __call__(self, problems, n, temperature, top_p, max_tokens, seed):
-        self.calls.append(([p.id for p in problems], n, seed))
-        outs = [[Completion("x", [1, 2], "length" if j == 0 else "stop", [5]) for j in range(n)] for _ in problems]
-        vs = [[Verdict(correct=self.correct[int(p.id[1:])][j], reason="t") for j in range(n)] for p in problems]
+    def __call__(self, problems, group_size, temperature, top_p, max_tokens, seed):
+        self.calls.append(([p.id for p in problems], group_size, seed))
+        outs = [[Completion("x", [1, 2], "length" if j == 0 else "stop", [5]) for j in range(group_size)]
+                for _ in problems]
+        vs = [[Verdict(correct=self.correct[int(p.id[1:])][j], reason="t") for j in range(group_size)]
+              for p in problems]
         return Rollouts(list(problems), outs, vs, 1.0, 2.0, truncated_prompts=1)
 
 
@@ -80,3 +82,18 @@ def test_entry_filter_with_a_stand_in_sampler(filt, kept):
                                         seed=0, generation_batch_size=2, load_dropped={"no_answer": 1})
     assert ids == kept
     assert dropped == ({"no_answer": 1} if filt is None else {"no_answer": 1, "pass_rate_above_max": 1})
+
+
+def test_one_name_for_the_group_size():
+    """The group size G is ``group_size`` in the step's Sampler, the trainer's sampler, the advantages and the
+    step's metrics (the recipe spells it ``rollouts_per_prompt``/``rollouts_schedule``, read via
+    ``StageCfg.group_size_at``)."""
+    import inspect
+
+    from acereason.rl import algos, step
+    from acereason.rl.trainer import Trainer
+
+    for fn in (step.Sampler.__call__, Trainer._rollouts, step.collect_rollouts, step.step_metrics,
+               algos.group_advantages):
+        assert "group_size" in inspect.signature(fn).parameters, fn.__qualname__
+        assert "n" not in inspect.signature(fn).parameters, fn.__qualname__

@@ -30,7 +30,7 @@ def group_advantages(rewards: torch.Tensor, group_size: int, estimator: str = "g
         raise ValueError(f"rewards of shape {tuple(rewards.shape)} do not split into groups of {group_size}")
     if group_size < 2:
         raise ValueError("GRPO needs at least 2 samples per group")
-    r = rewards.float().view(-1, group_size)  # (G, n)
+    r = rewards.float().view(-1, group_size)  # (groups, group_size)
     centered = r - r.mean(dim=1, keepdim=True)
     if AdvantageEstimator(estimator) is AdvantageEstimator.GRPO:
         centered = centered / (r.std(dim=1, unbiased=True, keepdim=True) + eps)

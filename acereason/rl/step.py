@@ -53,9 +53,10 @@ class Rollouts:
 
 
 class Sampler(Protocol):
-    """Samples and verifies: ``n`` completions per problem at ``temperature``/``top_p``/``max_tokens``, seeded."""
+    """Samples and verifies: ``group_size`` completions per problem (the group size G; the stage-entry filter
+    passes its ``samples``) at ``temperature``/``top_p``/``max_tokens``, seeded."""
 
-    def __call__(self, problems: list[Problem], n: int, temperature: float, top_p: float, max_tokens: int,
+    def __call__(self, problems: list[Problem], group_size: int, temperature: float, top_p: float, max_tokens: int,
                  seed: int) -> Rollouts: ...
 
 

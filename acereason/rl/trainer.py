@@ -1,4 +1,4 @@
-"""The staged GRPO trainer: sample prompts -> n rollouts -> verified rewards -> one on-policy step.
+"""The staged GRPO trainer: sample prompts -> G rollouts each (group size) -> verified rewards -> one on-policy step.
 
 Run it with ``acereason train RECIPE.yaml --out RUN_DIR [--resume [--extend]]``. How it follows AceReason-Nemotron
 (arXiv 2505.16400): stages run in order, each starting from the previous stage's policy with a fresh
@@ -199,14 +199,15 @@ class Trainer:
                                              self.cfg.generation_batch_size, self.cfg.sampler)
         return self._gen
 
-    def _rollouts(self, problems: list[Problem], n: int, temperature: float, top_p: float, max_tokens: int,
+    def _rollouts(self, problems: list[Problem], group_size: int, temperature: float, top_p: float, max_tokens: int,
                   seed: int) -> Rollouts:
-        """Sample ``n`` completions per problem from the live policy and verify them (the step's :class:`Sampler`)."""
+        """Sample ``group_size`` completions per problem from the live policy and verify them (the step's
+        :class:`Sampler`; the generator calls it ``n``)."""
         from acereason.generate.base import SamplingParams
 
         t0 = time.perf_counter()
         prompts, truncated = self._prompts(problems)
-        outs = self._generator().generate(prompts, n,
+        outs = self._generator().generate(prompts, group_size,
                                           SamplingParams(temperature=temperature, top_p=top_p,
                                                          max_tokens=max_tokens, seed=seed))
         t1 = time.perf_counter()
@@ -286,11 +287,12 @@ class Trainer:
         cfg = self.cfg
         t_start = time.perf_counter()
         step = self.state["global_step"] + 1
-        group = stage.group_size_at(st["epoch"])
+        group_size = stage.group_size_at(st["epoch"])
         temperature = float(st["temperature"])
         batch = replay_mix(stage, problems, replay, derived_seed(cfg.seed, index, step, 7))
         replay_ids = {p.id for p in batch[len(problems):]}
-        rollouts = collect_rollouts(self._rollouts, stage, batch, group, temperature, (cfg.seed, index, step), draw)
+        rollouts = collect_rollouts(self._rollouts, stage, batch, group_size, temperature, (cfg.seed, index, step),
+                                    draw)
         stage_ids = {p.id for p in rollouts.problems} - replay_ids
         scored = score_groups(rollouts, stage_ids, stage, cfg.advantage)
         for pid, solved, total in scored.passes:
@@ -312,7 +314,7 @@ class Trainer:
         head = {"step": step, "stage": stage.name, "stage_index": index, "stage_step": st["step"], "epoch": st["epoch"]}
         prompts = {"active": len(st["active"]), "filtered": sum(st["filtered"].values())}
         metrics = step_metrics(head, rollouts, scored, stats, first, optimizer.param_groups[0]["lr"], temperature,
-                               group, prompts, t_train, t_start)
+                               group_size, prompts, t_train, t_start)
         self.log.log(metrics)
         return metrics
 
