@@ -8,7 +8,6 @@ at any moment leaves either the previous or the new checkpoint, never a half one
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from acereason.atomic import write_text
+from acereason.atomic import atomic_dir, write_text
 
 
 def rng_states() -> dict[str, Any]:
@@ -42,20 +41,11 @@ def save_checkpoint(root: Path, step: int, model: torch.nn.Module, optimizer: to
     """Write ``root/step-<step>`` atomically and point ``root/LATEST`` at it; prune older ones."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"
-    tmp = root / f".tmp-step-{step:08d}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    torch.save(model.state_dict(), tmp / "model.pt")
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() if scheduler else None,
-                "rng": rng_states()}, tmp / "optim.pt")
-    (tmp / "state.json").write_text(json.dumps(state, indent=1, sort_keys=True))
-    for f in tmp.iterdir():  # data reaches the disk before the rename makes it visible
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with atomic_dir(final) as tmp:  # .tmp-step-XXXXXXXX-<pid>, fsynced, renamed when complete
+        torch.save(model.state_dict(), tmp / "model.pt")
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() if scheduler else None,
+                    "rng": rng_states()}, tmp / "optim.pt")
+        (tmp / "state.json").write_text(json.dumps(state, indent=1, sort_keys=True))
     write_text(root / "LATEST", final.name + "\n")
     existing = sorted(p for p in root.glob("step-*") if p.is_dir())
     for old in existing[:-keep]:
