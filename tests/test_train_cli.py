@@ -67,3 +67,19 @@ def test_resume_and_start_errors_are_one_line(tmp_path: Path) -> None:
     _one_line_exit_2(["train", str(path), "--out", str(run)], "already holds a run", "--resume")
     _one_line_exit_2(["train", str(path), "--out", str(run), "--resume"], f"{run}: recipe changed since the run "
                      "started: stages.0.lr 0.001 -> 0.003", "new --out")
+
+
+def test_override_help_is_the_recipe_fields_description(tmp_path: Path) -> None:
+    """``--device``/``--sampler`` help is the TrainCfg description docs/training.md carries (issue 16), and a
+    bad ``--sampler`` lists the names rl/names.py defines."""
+    from acereason.rl.names import SamplerKind
+    from acereason.rl.recipe import TrainCfg
+
+    res = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "400", "NO_COLOR": "1"}, terminal_width=400)
+    flat = " ".join(res.output.replace("│", " ").split())
+    for field in ("device", "sampler"):
+        text = " ".join((TrainCfg.model_fields[field].description or "").split()).replace("``", "")
+        assert f"Override train.{field}. {text}" in flat, field
+    path = save_recipe(tmp_path, recipe_dict())
+    _one_line_exit_2(["train", str(path), "--out", str(tmp_path / "r"), "--sampler", "vllm"],
+                     "--sampler", "unknown sampler 'vllm'", ", ".join(SamplerKind))

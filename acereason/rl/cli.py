@@ -7,6 +7,14 @@ from pathlib import Path
 import typer
 
 from acereason.cli_util import one_line_errors
+from acereason.rl.names import SamplerKind
+from acereason.rl.recipe import TrainCfg
+
+
+def _override_help(field: str) -> str:
+    """``--FIELD``'s help: the recipe field's own description (the text docs/training.md's table carries)."""
+    text = " ".join((TrainCfg.model_fields[field].description or "").split()).replace("``", "")
+    return f"Override train.{field}. {text}"
 
 
 @one_line_errors
@@ -17,11 +25,10 @@ def train_command(
                                 "refused when the recipe differs from the one the run recorded."),
     extend: bool = typer.Option(False, "--extend", help="Resume, also accepting larger steps/epochs for the last "
                                 "started stage or later ones and appended stages (and train them)."),
-    device: str | None = typer.Option(None, "--device", help="Override train.device (auto, cpu, cuda, cuda:N, "
-                                      "mps)."),
+    device: str | None = typer.Option(None, "--device", help=_override_help("device")),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress: a bar on a terminal, one "
                                   "line per step on stderr otherwise."),
-    sampler: str | None = typer.Option(None, "--sampler", help="Override train.sampler (auto, hf, static)."),
+    sampler: str | None = typer.Option(None, "--sampler", help=_override_help("sampler")),
     plan: bool = typer.Option(False, "--plan", help="Print each stage's estimated peak memory on the device "
                               "(from config.json only; nothing is loaded) and exit."),
     ignore_memory_plan: bool = typer.Option(False, "--ignore-memory-plan", help="Train even when the memory "
@@ -42,9 +49,9 @@ def train_command(
     except OptionError as err:  # this machine cannot run the recipe's device: name the file too
         raise DataError(recipe, None, str(err).partition(": ")[2], field="train.device") from None
     if sampler is not None:
-        if sampler not in ("auto", "hf", "static"):
-            raise OptionError("--sampler", f"unknown sampler {sampler!r}; use auto, hf or static")
-        cfg.train.sampler = sampler  # type: ignore[assignment]  # checked just above
+        if sampler not in set(SamplerKind):
+            raise OptionError("--sampler", f"unknown sampler {sampler!r}; use {', '.join(SamplerKind)}")
+        cfg.train.sampler = SamplerKind(sampler)
     from acereason.rl import plan as memory_plan
 
     plans = memory_plan.plan_recipe(cfg, "cuda" if cfg.train.device.startswith("cuda") else "cpu")
