@@ -96,3 +96,10 @@ def test_field_reference_renders_a_changed_description() -> None:
     rows = field_reference(Other).splitlines()
     assert "| `seed` | `3` | Ours: another \\| text. |" in rows
     assert field_reference(Other) != field_reference(TrainCfg)
+
+
+def test_every_recipe_field_has_a_description() -> None:
+    """Attribute docstrings are the fields' descriptions (``use_attribute_docstrings``); none is missing."""
+    missing = [f"{m.__name__}.{name}" for m in (Recipe, ModelCfg, PassRateFilter, StageCfg, TrainCfg)
+               for name, info in m.model_fields.items() if not (info.description or "").strip()]
+    assert not missing, f"recipe fields without a docstring: {missing}"

@@ -36,12 +36,15 @@ class ModelCfg(_Cfg):
     tiny: bool = False
     """Build the tiny char-level Qwen2 in-process (tests, demo) instead of loading ``path``."""
     tiny_layers: int = 2
+    """Tiny model depth."""
     tiny_hidden: int = 128
+    """Tiny model width."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     """Parameter dtype. On GPU keep float32 master weights and use ``bf16_autocast``."""
     bf16_autocast: bool = False
     """bf16 autocast for forward/backward (GPU)."""
     gradient_checkpointing: bool = False
+    """Recompute activations in backward (long responses on GPU)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelCfg:
@@ -56,8 +59,11 @@ class PassRateFilter(_Cfg):
     most 6/16 times at its 24K/32K math stages."""
 
     samples: int = Field(16, ge=1)
+    """Responses sampled per prompt for the measurement (16 in the paper)."""
     max_pass_rate: float = Field(6 / 16, ge=0, le=1)
+    """Keep prompts solved at most this often (6/16 in the paper)."""
     min_pass_rate: float = Field(0.0, ge=0, le=1)
+    """Keep prompts solved at least this often (0: never-solved prompts are kept)."""
     max_tokens: int | None = None
     """Response budget for the measurement (defaults to the stage's)."""
 
@@ -66,7 +72,9 @@ class StageCfg(_Cfg):
     """One RL stage (the paper trains each as its own run, initialised from the previous stage)."""
 
     name: str
+    """Stage name (unique; the stage policy is saved under ``stages/NN-<name>/``)."""
     domain: Literal["math", "code"]
+    """Which verifier scores the stage's rollouts and which instruction its prompts get."""
     data: list[str] = Field(min_length=1)
     """Problem files (our schema, JSONL or Parquet), relative to the recipe file."""
     max_response_tokens: int = Field(gt=0)
@@ -84,14 +92,19 @@ class StageCfg(_Cfg):
     prompts_per_step: int = Field(128, ge=1)
     """Prompts per rollout batch (128 in the paper)."""
     temperature: float = Field(1.0, gt=0)
+    """Sampling temperature (1.0 in the paper's math stages, 0.6 at code stage 1)."""
     top_p: float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling (1.0: off)."""
     lr: float = Field(1e-6, gt=0)
     """AdamW learning rate: 1e-6 math, 5e-6 code (as printed in the paper)."""
     steps: int | None = Field(None, ge=1)
+    """Stage length in steps (set exactly one of ``steps``, ``epochs``)."""
     epochs: int | None = Field(None, ge=1)
+    """Stage length in passes over its prompts."""
     overlong_filtering: bool = False
     """Mask the loss of truncated responses (AceReason 1.1: on at 8K/16K, off at 32K)."""
     pass_rate_filter: PassRateFilter | None = None
+    """Stage-entry pass-rate filter (the paper's 24K/32K math stages keep prompts solved at most 6/16)."""
     remove_solved_each_epoch: bool = False
     """Epoch-wise removal of prompts that every rollout solved during the epoch (code stage 2)."""
     difficulty_max: float | None = Field(None, ge=0)
@@ -109,6 +122,7 @@ class StageCfg(_Cfg):
     replay_data: list[str] = Field(default_factory=list)
     """Other-domain problem files mixed into each batch (guards the other domain's output format)."""
     replay_fraction: float = Field(0.0, ge=0, lt=1)
+    """Share of each batch taken from ``replay_data``."""
     only_unsolved_from: str | None = None
     """Keep only prompts never solved in the named earlier stage (the paper's final math 32K stage)."""
 
@@ -255,9 +269,13 @@ class Recipe(_Cfg):
     """A whole run: the policy, shared training settings and the ordered stages."""
 
     name: str = "run"
+    """Run name; ``train`` writes to ``runs/<name>`` when ``--out`` is not given."""
     model: ModelCfg
+    """The policy."""
     train: TrainCfg = Field(default_factory=TrainCfg)
+    """Settings shared by all stages."""
     stages: list[StageCfg] = Field(min_length=1)
+    """The ordered RL stages, names unique."""
     base_dir: Path = Field(Path("."), validate_default=True)
     """Directory that relative paths resolve against (the recipe file's directory on load). Made absolute
     when the recipe is built, so a relative ``base_dir`` never gets joined twice (``runs/x/runs/x/...``)."""
