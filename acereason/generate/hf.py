@@ -228,6 +228,24 @@ class HFGenerator:
             for module, training in modes:
                 module.training = training
 
+    def _record_step(self, live: list[_Row], token_list: list[int], logp_list: list[float], step: int,
+                     params: SamplingParams, window: int) -> list[int]:
+        """Append this step's token and log-prob to each live row (batch order), set the finish reason of
+        rows that hit EOS, a stop string or ``max_tokens``; return the batch positions still running."""
+        stops = params.stop
+        keep: list[int] = []
+        for b, row in enumerate(live):
+            row.tokens.append(token_list[b])
+            row.logprobs.append(logp_list[b])
+            hit_stop = bool(stops) and first_stop(self._decode(row.tokens[-window:]), stops) is not None
+            if token_list[b] in self.eos_ids or hit_stop:
+                row.finish = "stop"
+            elif step == params.max_tokens - 1:
+                row.finish = "length"
+            else:
+                keep.append(b)
+        return keep
+
     def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
                  cache: Any) -> torch.Tensor:
         """One forward with the cache; returns float32 logits of the last position, (B, V)."""
@@ -290,18 +308,7 @@ class HFGenerator:
         for step in range(params.max_tokens):
             tokens, logps = sample_next(logits, params, generator)
             token_list, logp_list = tokens.tolist(), logps.tolist()  # one host sync per step
-            keep: list[int] = []
-            for b, r in enumerate(active):
-                row = rows[r]
-                row.tokens.append(token_list[b])
-                row.logprobs.append(logp_list[b])
-                hit_stop = bool(stops) and first_stop(self._decode(row.tokens[-window:]), stops) is not None
-                if token_list[b] in self.eos_ids or hit_stop:
-                    row.finish = "stop"
-                elif step == params.max_tokens - 1:
-                    row.finish = "length"
-                else:
-                    keep.append(b)
+            keep = self._record_step([rows[r] for r in active], token_list, logp_list, step, params, window)
             if not keep:
                 break
             if len(keep) < len(active):  # drop finished rows so later forwards are smaller

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from acereason.generate.base import SamplingParams, first_stop
+from acereason.generate.base import SamplingParams
 from acereason.generate.hf import HFGenerator, _Chunk, _Row, sample_next
 
 if TYPE_CHECKING:
@@ -162,18 +162,8 @@ class StaticCacheGenerator(HFGenerator):
             live = logits if len(active) == len(rows) else logits[torch.tensor(active, device=dev)]
             tokens, logps = sample_next(live, params, generator)
             token_list, logp_list = tokens.tolist(), logps.tolist()
-            still: list[int] = []
-            for b, r in enumerate(active):
-                row = rows[r]
-                row.tokens.append(token_list[b])
-                row.logprobs.append(logp_list[b])
-                hit_stop = bool(stops) and first_stop(self._decode(row.tokens[-window:]), stops) is not None
-                if token_list[b] in self.eos_ids or hit_stop:
-                    row.finish = "stop"
-                elif step == params.max_tokens - 1:
-                    row.finish = "length"
-                else:
-                    still.append(r)
+            kept = self._record_step([rows[r] for r in active], token_list, logp_list, step, params, window)
+            still = [active[b] for b in kept]
             if not still:
                 break
             if len(active) == len(rows):
