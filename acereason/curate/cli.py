@@ -26,6 +26,19 @@ from acereason.progress import Tracker
 from acereason.schema import Problem, read_problems, write_records
 
 BP_DEFAULTS = BoilerplateSettings()
+
+# The boilerplate-aware decontamination settings, shared by `curate math|code` and `decontaminate`.
+MaxBenchItems = Annotated[int, typer.Option(help="An n-gram held by this many benchmark items is boilerplate.")]
+MaxTrainShare = Annotated[float, typer.Option(help="An n-gram in this share of the training problems (the input) "
+                                              "is boilerplate.")]
+MinItemShare = Annotated[float, typer.Option(help="Drop when the specific overlap covers this share of a "
+                                             "benchmark item.")]
+ShortItemWords = Annotated[int, typer.Option(help="Benchmark items of at most this many words also get the fuzzy "
+                                             "word-pair matcher (0: off).")]
+ShortShare = Annotated[float, typer.Option(help="Short-item matcher: drop at this weighted share of the item's "
+                                           "word pairs.")]
+
+
 app = typer.Typer(help="Curate raw sources into verified, decontaminated RL sets.", no_args_is_help=True)
 
 
@@ -267,17 +280,11 @@ def _command(domain: str):
         downsample_below: Annotated[int, typer.Option(help="Downsample problems below this length.")] = 4000,
         downsample_keep: Annotated[float, typer.Option(help="Fraction kept of the downsampled band.")] = 0.5,
         chunk: Annotated[int, typer.Option(help="Prompts per validator call (cached per call).")] = 8,
-        max_bench_items: Annotated[int, typer.Option(help="An n-gram held by this many benchmark items is "
-                                                     "boilerplate.")] = BP_DEFAULTS.max_bench_items,
-        max_train_share: Annotated[float, typer.Option(help="An n-gram in this share of the training problems "
-                                                       "is boilerplate.")] = BP_DEFAULTS.max_train_share,
-        min_item_share: Annotated[float, typer.Option(help="Drop when the specific overlap covers this share of "
-                                                      "a benchmark item.")] = BP_DEFAULTS.min_item_share,
-        short_item_words: Annotated[int, typer.Option(help="Benchmark items of at most this many words also get "
-                                                      "the fuzzy word-pair matcher (0: off).")]
-        = BP_DEFAULTS.short_item_words,
-        short_share: Annotated[float, typer.Option(help="Short-item matcher: drop at this weighted share of the "
-                                                   "item's word pairs.")] = BP_DEFAULTS.short_share,
+        max_bench_items: MaxBenchItems = BP_DEFAULTS.max_bench_items,
+        max_train_share: MaxTrainShare = BP_DEFAULTS.max_train_share,
+        min_item_share: MinItemShare = BP_DEFAULTS.min_item_share,
+        short_item_words: ShortItemWords = BP_DEFAULTS.short_item_words,
+        short_share: ShortShare = BP_DEFAULTS.short_share,
     ) -> None:
         if bool(validator) == no_validate:
             raise OptionError("--validator", "pass exactly one of --validator SPEC (model validation, the paper's "
@@ -314,16 +321,11 @@ def decontaminate_command(
                                           "and the boilerplate n-grams that were not counted.")] = False,
     cutoff: Annotated[str | None, typer.Option(help="Drop problems dated on/after YYYY-MM-DD; 'auto': the earliest "
                                                "benchmark item date (code; problems without a date stay).")] = None,
-    max_bench_items: Annotated[int, typer.Option(help="An n-gram held by this many benchmark items is "
-                                                 "boilerplate.")] = BP_DEFAULTS.max_bench_items,
-    max_train_share: Annotated[float, typer.Option(help="An n-gram in this share of IN's problems is "
-                                                   "boilerplate.")] = BP_DEFAULTS.max_train_share,
-    min_item_share: Annotated[float, typer.Option(help="Drop when the specific overlap covers this share of a "
-                                                  "benchmark item.")] = BP_DEFAULTS.min_item_share,
-    short_item_words: Annotated[int, typer.Option(help="Benchmark items of at most this many words also get the "
-                                                  "fuzzy word-pair matcher (0: off).")] = BP_DEFAULTS.short_item_words,
-    short_share: Annotated[float, typer.Option(help="Short-item matcher: drop at this weighted share of the item's "
-                                               "word pairs.")] = BP_DEFAULTS.short_share,
+    max_bench_items: MaxBenchItems = BP_DEFAULTS.max_bench_items,
+    max_train_share: MaxTrainShare = BP_DEFAULTS.max_train_share,
+    min_item_share: MinItemShare = BP_DEFAULTS.min_item_share,
+    short_item_words: ShortItemWords = BP_DEFAULTS.short_item_words,
+    short_share: ShortShare = BP_DEFAULTS.short_share,
 ) -> None:
     """Drop problems that are benchmark items: a shared non-boilerplate word n-gram (and, with --cutoff, a date)."""
     from acereason.curate.decontam_report import run_decontaminate
