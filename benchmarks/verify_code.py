@@ -219,18 +219,6 @@ def table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the "## Code judge" section of RESULTS.md, leaving other sections alone."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = old.find("## Code judge")
-    if start < 0:
-        new = old.rstrip() + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + 1)
-        new = old[:start] + text + ("" if end < 0 else old[end:])
-    RESULTS.write_text(new.rstrip() + "\n")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--write", action="store_true", help="write the results into benchmarks/RESULTS.md")
@@ -274,7 +262,11 @@ def main() -> None:
     ])
     print(text)
     if args.write:
-        write_section(text)
+        sys.path.insert(0, str(REPO))  # `benchmarks.results` when run as a script
+        from benchmarks.results import write_section
+
+        title, _, body = text.partition("\n")
+        write_section(title.removeprefix("## "), body, RESULTS)
         print(f"wrote {RESULTS}")
 
 

@@ -226,14 +226,11 @@ def main() -> None:
             + "\n".join(lines) + "\n")
     print(text)
     if args.write:
-        old = RESULTS.read_text()
-        start = old.find("## veRL reward manager")
-        if start < 0:
-            new = old.rstrip() + "\n\n" + text
-        else:
-            end = old.find("\n## ", start + 1)
-            new = old[:start] + text + ("" if end < 0 else old[end:])
-        RESULTS.write_text(new.rstrip() + "\n")
+        sys.path.insert(0, str(REPO))  # `benchmarks.results` when run as a script
+        from benchmarks.results import write_section
+
+        title, _, body = text.partition("\n")
+        write_section(title.removeprefix("## "), body, RESULTS)
 
 
 if __name__ == "__main__":
