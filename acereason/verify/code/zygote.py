@@ -28,7 +28,7 @@ import sys
 import time
 from typing import Any
 
-from . import checker, harness, prelude, sandbox, wire
+from . import checker, harness, harness_proc, prelude, sandbox, wire
 
 _CTL_BUF = 65536
 
@@ -319,7 +319,7 @@ def supervise(req: dict, fds: list[int], run_dir: str, prelude_ns: dict, layers:
             with contextlib.suppress(OSError):
                 sandbox.prctl(sandbox.PR_SET_NO_NEW_PRIVS, 1)
             sandbox.die_with_parent()
-            harness.init_loop(lpid, res_w)
+            harness_proc.init_loop(lpid, res_w)
             code = 0
         finally:
             os._exit(code)
@@ -371,7 +371,7 @@ def run_program(job_r: int, res_w: int, rpc_fd: int, run_dir: str, uid: int, pre
         code = 0
     finally:
         with contextlib.suppress(BaseException):
-            harness._flush()
+            harness_proc._flush()
         os._exit(code)
 
 
