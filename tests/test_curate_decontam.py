@@ -46,7 +46,7 @@ TEXTS = ["Let $x^2+3 = 12$; FIND x.", "Ünïcode café — naïve ≤ 5, ｆｕ�
 
 def test_tokenize_batch_words_and_hashes_equal_a_plain_loop() -> None:
     """Vectorised word boundaries and hashes vs word_tokens and a per-word polynomial loop."""
-    from acereason.curate.decontam import _B, _mix
+    from acereason.curate.decontam_hash import _B, _mix
 
     for texts in (TEXTS, TEXTS[:1], [t for t in TEXTS if t.isascii()]):
         batch = tokenize_batch(texts)

@@ -164,7 +164,7 @@ def reference_number_format(text: str) -> str:
 
 @pytest.mark.parametrize("seed", range(20))
 def test_vectorised_number_format_equals_one_character_at_a_time(seed: int) -> None:
-    from acereason.curate.decontam import _number_format
+    from acereason.curate.decontam_hash import _number_format
 
     rng = random.Random(seed)
     for _ in range(50):

@@ -1,0 +1,257 @@
+"""Word tokens and n-gram window hashes for decontamination (:mod:`acereason.curate.decontam`), vectorised.
+
+How it is fast: no Python loop runs per word or per window. A batch of documents is joined into one
+byte buffer (ASCII documents as they are; any other document first reduced to its word tokens, so both
+paths give exactly :func:`word_tokens`), and with numpy: bytes are lowercased by table lookup, word
+boundaries come from a word-byte mask, every word gets a 64-bit polynomial hash from one prefix sum
+(``hash(s, e) = B**(e-1) * (G[e-1] - G[s-1])`` with ``G = cumsum(c[j] * B**-j)``, exact in uint64 because
+``B`` is odd and so invertible mod 2**64), and the hash of the window ``w[i..i+n)`` is
+``sum_j wid[i+j] * P**(n-1-j)``, computed for all windows at once with ``n`` multiply-adds. The index is
+the sorted array of the benchmarks' window hashes (with a parallel array naming the item each came from);
+a query is one ``searchsorted``. Windows that cross a document boundary are masked out.
+
+    window of n = 9 word hashes:   [w0 w1 w2 w3 w4 w5 w6 w7 w8] w9 w10 ...
+    hash = ((w0*P + w1)*P + w2)*P ... + w8            (uint64, wrapping)
+    the next window starts at w1 — all windows of a batch are computed at once, column by column.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from acereason.curate.normalize import word_tokens
+
+_SENTINEL = np.uint64(0x5EB7_1E5E_D0C5_0000)  # ends each document in a query batch
+_P = np.uint64(0x100000001B3)  # an odd 64-bit multiplier (the FNV prime); any large odd constant works
+
+
+_B = 0x9E3779B97F4A7C15  # odd, so invertible mod 2**64
+_B_INV = pow(_B, -1, 2**64)
+_POW: list[np.ndarray] = [np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64)]
+_WORD_CP: list[np.ndarray] = []
+
+
+def _word_table() -> np.ndarray:
+    """``isalnum()`` for every BMP code point (what ``[^\\W_]`` in :func:`word_tokens` matches), built once."""
+    if not _WORD_CP:
+        _WORD_CP.append(np.fromiter((chr(c).isalnum() for c in range(65536)), dtype=bool, count=65536))
+    return _WORD_CP[0]
+
+
+def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """``B**k`` and ``B**-k`` mod 2**64 for k < length (grown geometrically and kept between calls)."""
+    if len(_POW[0]) < length:
+        size = max(length, 2 * len(_POW[0]))
+        _POW[0] = _cumpow(_B, size)
+        _POW[1] = _cumpow(_B_INV, size)
+    return _POW[0][:length], _POW[1][:length]
+
+
+_SCRATCH: list[np.ndarray] = [np.zeros(0, dtype=np.uint64)]
+
+
+def _scratch(length: int) -> np.ndarray:
+    """A reusable uint64 work array of ``length`` elements (grown geometrically)."""
+    if len(_SCRATCH[0]) < length:
+        _SCRATCH[0] = np.empty(max(length, 2 * len(_SCRATCH[0])), dtype=np.uint64)
+    return _SCRATCH[0][:length]
+
+
+def _cumpow(base: int, size: int) -> np.ndarray:
+    out = np.empty(size, dtype=np.uint64)
+    out[0] = 1
+    with np.errstate(over="ignore"):
+        out[1:] = np.cumprod(np.full(size - 1, base, dtype=np.uint64))
+    return out
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: spreads polynomial word hashes over all 64 bits before they are combined."""
+    with np.errstate(over="ignore"):
+        h = h ^ (h >> np.uint64(30))
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        return h ^ (h >> np.uint64(31))
+
+
+@dataclass
+class TokenizedBatch:
+    """Word tokens of a batch of documents as arrays: one hash per word, its document, its span in ``text``."""
+
+    encoded: bytes
+    codec: str
+    word_hash: np.ndarray
+    word_doc: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    words_per_doc: np.ndarray
+
+    def text(self, first_word: int, n_words: int) -> str:
+        """The normalised text of ``n_words`` words starting at word ``first_word``."""
+        unit = 1 if self.codec == "ascii" else 2
+        raw = self.encoded[unit * self.starts[first_word]: unit * self.ends[first_word + n_words - 1]]
+        return " ".join(word_tokens(raw.decode(self.codec, errors="replace")))
+
+
+def _nfkc(text: str) -> str:
+    if text.isascii():
+        return text
+    text = text.replace("\xa0", " ")  # NFKC's most common change in statements; a plain replace is cheaper
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+
+
+_ASCII_WORD = bytes(int(chr(c).isalnum()) for c in range(256))[:128] + bytes(128)  # the ASCII rows of the table
+_DIGIT = np.zeros(65536, dtype=bool)
+_DIGIT[ord("0"): ord("9") + 1] = True
+
+
+def _number_format(cps: np.ndarray) -> np.ndarray | None:
+    """Characters that only format a number, to delete before hashing (None when there are none): a
+    thousands separator (``1,000``, ``1{,}000``) and a decimal point followed only by zeros (``3.0``,
+    ``2.50`` keeps its 5), so ``1,000.0`` and ``1000`` give the same word. Vectorised over the batch."""
+    if len(cps) < 3:
+        return None
+    dig = _DIGIT[cps]
+    pad = np.zeros(len(cps) + 6, dtype=bool)
+    pad[:len(cps)] = dig
+    drop = np.zeros(len(cps), dtype=bool)
+    prev = np.concatenate(([False], dig[:-1]))
+    comma = np.flatnonzero((cps == ord(",")) & prev)  # "1,000": three digits, then no digit
+    if len(comma):
+        ok = pad[comma + 1] & pad[comma + 2] & pad[comma + 3] & ~pad[comma + 4]
+        drop[comma[ok]] = True
+    brace = np.flatnonzero((cps == ord("{")) & prev)  # "1{,}000"
+    if len(brace):
+        brace = brace[brace + 6 < len(cps) + 1]
+        nxt = cps[np.minimum(brace + 1, len(cps) - 1)] == ord(",")
+        cls = cps[np.minimum(brace + 2, len(cps) - 1)] == ord("}")
+        ok = nxt & cls & pad[brace + 3] & pad[brace + 4] & pad[brace + 5] & ~pad[brace + 6]
+        for k in range(3):
+            drop[brace[ok] + k] = True
+    dot = np.flatnonzero((cps == ord(".")) & prev)  # "3.0", "2.50": trailing zeros after a decimal point
+    dot = dot[pad[dot + 1]]
+    if len(dot):
+        zero = np.zeros(len(cps) + 1, dtype=bool)
+        zero[:len(cps)] = cps == ord("0")
+        # Walk the run of digits after each dot (all dots at once), then back over the zeros that end it.
+        run_end = dot + 1
+        while True:
+            more = pad[run_end]
+            if not more.any():
+                break
+            run_end = run_end + more
+        cut = run_end.copy()
+        while True:
+            back = (cut > dot + 1) & zero[cut - 1]
+            if not back.any():
+                break
+            cut = cut - back
+        some = cut < run_end  # the zeros [cut, run_end) go, and the dot when no other digit is left
+        if some.any():
+            marks = np.zeros(len(cps) + 1, dtype=np.int32)
+            np.add.at(marks, cut[some], 1)
+            np.add.at(marks, run_end[some], -1)
+            drop |= np.cumsum(marks[:len(cps)]) > 0
+            drop[dot[some & (cut == dot + 1)]] = True
+    return drop if drop.any() else None
+
+
+_DROP_BITS: dict[bytes, np.ndarray] = {}
+
+
+def _drop_bits(drop: np.ndarray) -> np.ndarray:
+    """A 4096-bit set (64 uint64 words) on the low bits of the dropped words' hashes, built once per set."""
+    key = drop.tobytes()
+    if key not in _DROP_BITS:
+        bits = np.zeros(64, dtype=np.uint64)
+        np.bitwise_or.at(bits, ((drop >> np.uint64(6)) & np.uint64(63)).astype(np.int64),
+                         np.uint64(1) << (drop & np.uint64(63)))
+        _DROP_BITS[key] = bits
+    return _DROP_BITS[key]
+
+
+def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> TokenizedBatch:
+    """Hash the word tokens of every text (the words of :func:`word_tokens`) in one vectorised pass.
+
+    The batch is joined with NUL separators, lowercased and encoded as one byte (ASCII) or one UTF-16 unit
+    per code point; a word is a maximal run of ``isalnum`` code points (code points beyond the BMP count
+    as separators). Its hash is a polynomial over its code points from one prefix sum. Words whose hash is in
+    ``drop`` (sorted) are left out, as if the text did not have them.
+    """
+    joined = "\x00".join(texts)
+    if not (joined.isascii() and joined.count("\x00") == len(texts) - 1):  # else: ASCII, no NUL inside a text
+        joined = "\x00".join(_nfkc(t.replace("\x00", " ") if "\x00" in t else t) for t in texts)
+    joined = joined.lower()
+    codec = "ascii" if joined.isascii() else "utf-16-le"
+    encoded = joined.encode(codec)
+    # UTF-16: one unit per BMP code point; a code point beyond the BMP becomes two surrogate units, which
+    # are not alphanumeric, so it separates words (as the docstring says). Indices then differ from string
+    # indices only after such a code point, which only affects the reported n-gram text.
+    cps = np.frombuffer(encoded, dtype=np.uint8 if codec == "ascii" else np.uint16)
+    drop = _number_format(cps)
+    if drop is not None:
+        cps = cps[~drop]
+        encoded = cps.tobytes()
+    if codec == "ascii":  # bytes.translate maps every byte to 0/1 in one C pass (cheaper than a gather)
+        is_word = np.frombuffer(encoded.translate(_ASCII_WORD), dtype=np.uint8).view(bool)
+    else:
+        is_word = _word_table()[cps]
+    padded = np.zeros(len(is_word) + 2, dtype=np.int8)
+    padded[1:-1] = is_word
+    edge = np.flatnonzero(padded[1:] != padded[:-1])  # word starts and ends alternate
+    starts, ends = edge[0::2], edge[1::2]
+    pw, ipw = _powers(len(cps))
+    g = _scratch(len(cps))  # reused between calls: fresh 8-byte-per-char temporaries cost page faults
+    with np.errstate(over="ignore"):
+        np.multiply(cps, ipw, out=g)
+        np.cumsum(g, out=g)
+        before = np.where(starts > 0, g[np.maximum(starts - 1, 0)], np.uint64(0))
+        word_hash = _mix((g[ends - 1] - before) * pw[ends - 1]) if len(starts) else np.zeros(0, np.uint64)
+    if drop is not None and len(drop) and len(word_hash):
+        # A few dropped words: a 4096-bit set on the low hash bits picks the candidates, which are checked exactly.
+        bits = _drop_bits(drop)
+        cand = np.flatnonzero((bits[((word_hash >> np.uint64(6)) & np.uint64(63)).astype(np.int64)]
+                               >> (word_hash & np.uint64(63))) & np.uint64(1))
+        hit = cand[drop[np.searchsorted(drop, word_hash[cand]).clip(max=len(drop) - 1)] == word_hash[cand]]
+        if len(hit):
+            keep = np.ones(len(word_hash), dtype=bool)
+            keep[hit] = False
+            word_hash, starts, ends = word_hash[keep], starts[keep], ends[keep]
+    # Words before each separator -> how many words each document has -> the document of every word.
+    words_per_doc = np.diff(np.searchsorted(starts, np.flatnonzero(cps == 0)), prepend=0, append=len(starts))
+    word_doc = np.repeat(np.arange(len(texts)), words_per_doc)
+    return TokenizedBatch(encoded, codec, word_hash, word_doc, starts, ends, words_per_doc)
+
+
+def window_hashes(ids: np.ndarray, n: int) -> np.ndarray:
+    """Hashes of every length-``n`` window of ``ids`` (uint64), ``len(ids) - n + 1`` of them:
+    ``sum_j ids[i+j] * P**(n-1-j)``. By doubling (the hash of ``a + b`` words is the first ``a`` words' times
+    ``P**b`` plus the next ``b`` words'), so about ``2 log2(n)`` multiply-adds over the array, not ``n``."""
+    m = len(ids) - n + 1
+    if m <= 0:
+        return np.zeros(0, dtype=np.uint64)
+    out: np.ndarray | None = None
+    done = 0  # out[i]: the hash of ids[i : i + done]
+    block, size = ids, 1  # block[i]: the hash of ids[i : i + size]
+    k = n
+    with np.errstate(over="ignore"):
+        while True:
+            if k & 1:
+                if out is None:
+                    out = block[:m].copy()
+                else:
+                    out *= np.uint64(pow(int(_P), size, 2**64))
+                    out += block[done: done + m]
+                done += size
+            k >>= 1
+            if not k:
+                break
+            block = block[:-size] * np.uint64(pow(int(_P), size, 2**64)) + block[size:]
+            size *= 2
+    assert out is not None
+    return out
