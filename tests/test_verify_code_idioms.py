@@ -222,3 +222,32 @@ def test_functional_exit_and_os_exit_inside_the_call_are_runtime_errors(pool: Ju
         v = judge(code, call_tests([1, 2, 3]), fn_name="f", pool=pool, all_tests=True)
         assert v.reason == "runtime_error" and v.tests_passed == 0, (body, v)
         assert v.detail and v.detail.startswith("test 0: ")
+
+
+HEAVY_LOAD = "table = [i * i for i in range(300000)]\n"  # real work at load time: forked from the loaded process
+
+
+@pytest.mark.parametrize("load", ["", HEAVY_LOAD], ids=["cheap load (reused process)", "heavy load (forked)"])
+def test_functional_module_state_never_carries_over(pool: JudgePool, load: str) -> None:
+    code = load + "seen = []\ndef f(x):\n    seen.append(x)\n    return x if len(seen) == 1 else -1\n"
+    v = judge(code, call_tests(list(range(30))), fn_name="f", pool=pool, all_tests=True)
+    assert v.reason == "accepted" and v.tests_passed == 30, v
+
+
+def test_functional_tests_share_a_process_only_when_the_load_is_cheap(pool: JudgePool) -> None:
+    """The cheap path is taken: a cheaply loaded program's tests run in one reused process, a heavy one's
+    each in its own (both see a fresh module every test, above)."""
+    pids: dict[str, list[int]] = {}
+    for name, load in (("cheap", ""), ("heavy", HEAVY_LOAD)):
+        got: list[int] = []
+
+        def check(test: object, expected: object, value: object, got: list[int] = got) -> bool:
+            got.append(int(value))  # type: ignore[call-overload]
+            return True
+
+        v = judge(load + "import os\ndef f(x):\n    return os.getpid()\n", call_tests([1, 2, 3, 4, 5]), fn_name="f",
+                  pool=pool, checker=check)
+        assert v.reason == "accepted", v
+        pids[name] = got
+    assert len(set(pids["cheap"])) == 1, pids
+    assert len(set(pids["heavy"])) == 5, pids

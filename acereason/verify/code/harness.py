@@ -8,15 +8,19 @@ Processes (all inside the run's PID namespace)::
 
     U  PID 1: a minimal init (:func:`.harness_proc.init_loop`); reaps, and reports how L ended
     `- L  the test runner (:class:`Runner`): loads a call-based program once, serves ``check`` calls
-       `- C  one per stdin / functional test, forked from L: the test runs in a fresh process
+       `- C  forked from L for stdin / functional tests: each test runs as in a fresh process
 
 The program never runs as PID 1: the kernel drops default-action signals sent to a namespace's init,
 so a CPU-limit signal (``SIGPROF`` from the per-test CPU timer, ``SIGXCPU`` from ``RLIMIT_CPU``) would
-never end it. Each stdin/functional test runs in its own process C, forked from L, with its own fds
-0/1/2 on that test's files and its own ``sys.std*``: whatever a test does to stdin/stdout/stderr, fds,
-the recursion limit, the thread stack size, atexit, signals or module state dies with it, and C ends
-the way a fresh interpreter would (non-daemon threads joined, atexit handlers run, ``sys.stdout``
-flushed - exit status 120 if that fails; ``os._exit`` loses unflushed output). For ``check`` tests L
+never end it. Each stdin/functional test runs in a process C forked from L, with its own fds 0/1/2 on
+that test's files and its own ``sys.std*``, from the program's source in a new module namespace; C is
+reused for the next test only while everything process-wide a test can change is as C started
+(:class:`.harness_proc.Snapshot`), else it ends and the next test gets a new C: whatever a test does to
+stdin/stdout/stderr, fds, the recursion limit, the thread stack size, atexit, signals or module state
+is gone by the next test, and a test ends the way a fresh interpreter would (non-daemon threads joined,
+atexit handlers run, ``sys.stdout`` flushed - exit status 120 if that fails; ``os._exit`` loses
+unflushed output). A functional test of a program that does real work when it loads is forked from L
+(which loaded it once) instead, one C per test, so the load is not repeated. For ``check`` tests L
 serves the trusted check runner's calls (:mod:`.checker`) itself: resolve the candidate, look up a
 program-level name, call a handle, read an attribute.
 
@@ -119,9 +123,10 @@ class Program:
         self.ns = self.fresh_ns(_LOAD_NAME)
         exec(self.code, self.ns)
 
-    def resolve(self, fn_name: str | None) -> Any:
-        """The callable under test: ``Solution().fn``, a top-level ``fn``, or an expression."""
-        ns = self.ns
+    def resolve(self, fn_name: str | None, ns: dict[str, Any] | None = None) -> Any:
+        """The callable under test in ``ns`` (default: the loaded program's): ``Solution().fn``, a top-level
+        ``fn``, or an expression."""
+        ns = self.ns if ns is None else ns
         if not fn_name:
             raise LookupError("no function name given for a call-based test")
         if not fn_name.isidentifier():
@@ -163,6 +168,23 @@ class Runner:
         self.run_dir = os.path.abspath(run_dir)
         self.sweep = sweep
         self.handles: dict[int, Any] = {}
+        self.reload_calls = False
+        self._args: dict[int, list[Any]] = {}
+
+    def _reusable(self, i: int) -> bool:
+        """Whether test ``i`` can run in a reused test process: a stdin test, or a functional test of a
+        cheaply loaded program whose input parses (a bad one is reported by :meth:`_forked_test`)."""
+        test = self.job["tests"][i]
+        if test["t"] == "stdin":
+            return True
+        if test["t"] != "functional" or not self.reload_calls:
+            return False
+        if i not in self._args:
+            try:
+                self._args[i] = _call_args(test["in"])
+            except ValueError:
+                return False
+        return True
 
     def send(self, msg: dict) -> None:
         wire.write_msg(self.res_fd, msg)
@@ -185,12 +207,17 @@ class Runner:
         if any(t["t"] != "stdin" for t in tests):
             _stdio(self._path("load-in", ""), self._path("load-out"))
             limit_cpu(self.time_limit)
+            t0 = time.process_time()
             try:
                 prog.load()
             except BaseException as err:
                 release_cpu()
                 self.send({"k": "load", "err": exception_status(err), "detail": self._why(err)})
                 return
+            # A program whose load is cheap is loaded afresh for each functional test inside a reused test
+            # process (no fork and exit per test); one that does real work at load time (a sieve, a table)
+            # is cheaper forked from this loaded process, once per test.
+            self.reload_calls = time.process_time() - t0 <= _RELOAD_MAX_S
             release_cpu()
         gc.freeze()  # a forked test's collector then never touches (so never copies) the loaded heap
         self.send({"k": "ready"})
@@ -205,9 +232,9 @@ class Runner:
                 finally:
                     release_cpu()
                 i += 1
-            elif test["t"] == "stdin" and self.sweep:
-                end = next((j for j in range(i, len(tests)) if tests[j]["t"] != "stdin"), len(tests))
-                i = self._stdin_process(prog, i, end)
+            elif self.sweep and self._reusable(i):
+                end = next((j for j in range(i, len(tests)) if not self._reusable(j)), len(tests))
+                i = self._test_process(prog, i, end)
             else:
                 self._forked_test(prog, i, test)
                 i += 1
@@ -232,7 +259,7 @@ class Runner:
         args: list[Any] = []
         if test["t"] == "functional":
             try:
-                args = [json.loads(line) for line in test["in"].split("\n") if line.strip()]
+                args = _call_args(test["in"])
             except ValueError as err:
                 self.send({"k": "r", "i": i, "err": "sandbox_error", "detail": f"bad test input: {err}"})
                 return
@@ -256,21 +283,24 @@ class Runner:
             shutil.rmtree(work, ignore_errors=True)
         self.send(msg)
 
-    # ---------------------------------------- stdin tests: a fresh process, reused while it stays pristine
-    def _stdin_process(self, prog: Program, start: int, end: int) -> int:
-        """Fork one test process C for stdin tests ``start..end-1``; return the first test it did not finish.
+    # ----------------------------- stdin and functional tests: a fresh process, reused while it stays pristine
+    def _test_process(self, prog: Program, start: int, end: int) -> int:
+        """Fork one test process C for tests ``start..end-1``; return the first test it did not finish.
 
         C runs test after test while, after each, every piece of process-wide state a test can change is
         back to what it was when C started (:func:`pristine`: restored where that is exact, else C
-        exits and the next test gets a newly forked process). C reports each finished test on a pipe
-        (index, exit status, cumulative CPU); L reports the test's output, and how C ended for the test
-        it was running if it died (``os._exit``, a signal, the CPU timer, the wall limit).
+        exits and the next test gets a newly forked process). Each test starts from the program's source
+        in a new module namespace, as in a fresh interpreter: a stdin test executes it as ``__main__``, a
+        functional test loads it and makes the call (so module-level state a call changes, a cache or a
+        counter, is gone by the next test). C reports each finished test on a pipe (index, exit status,
+        cumulative CPU); L reports the test's output, and how C ended for the test it was running if it
+        died (``os._exit``, a signal, the CPU timer, the wall limit).
         """
         prog_r, prog_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(prog_r)
-            self._stdin_loop(prog, start, end, prog_w)  # never returns
+            self._test_loop(prog, start, end, prog_w)  # never returns
         os.close(prog_w)
         nxt, cum = start, 0.0
         buf = b""
@@ -311,7 +341,7 @@ class Runner:
                             leaving = True
                         if j != nxt:  # C leaving, or not C's own report (the program wrote on the pipe)
                             continue
-                        self._report_stdin(j, code << 8, total - cum, False)
+                        self._report_looped(j, code << 8, total - cum, False)
                         nxt, cum = j + 1, total
                         deadline = time.monotonic() + self.wall_limit
         finally:
@@ -327,18 +357,18 @@ class Runner:
             buf = buf[_DONE.size:]
             leaving = leaving or j == _LEAVING
             if j == nxt:
-                self._report_stdin(j, code << 8, total - cum, False)
+                self._report_looped(j, code << 8, total - cum, False)
                 nxt, cum = j + 1, total
         if self.sweep:
             sweep_namespace()
         if nxt < end and not leaving:  # C ended while running test nxt
-            self._report_stdin(nxt, status, usage.ru_utime + usage.ru_stime - cum, timed_out)
+            self._report_looped(nxt, status, usage.ru_utime + usage.ru_stime - cum, timed_out)
             nxt += 1
         return nxt
 
-    def _report_stdin(self, i: int, status: int, cpu: float, timed_out: bool) -> None:
+    def _report_looped(self, i: int, status: int, cpu: float, timed_out: bool) -> None:
         out_path = os.path.join(self.run_dir, f"out-{i}")
-        msg = self._outcome(i, "stdin", status, max(cpu, 0.0), timed_out, out_path)
+        msg = self._outcome(i, self.job["tests"][i]["t"], status, max(cpu, 0.0), timed_out, out_path)
         for name in (f"in-{i}", f"out-{i}"):
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(self.run_dir, name))
@@ -349,8 +379,8 @@ class Runner:
             shutil.rmtree(work, ignore_errors=True)
         self.send(msg)
 
-    def _stdin_loop(self, prog: Program, start: int, end: int, done_fd: int) -> None:
-        """C for a run of stdin tests: one test after another while the process stays pristine."""
+    def _test_loop(self, prog: Program, start: int, end: int, done_fd: int) -> None:
+        """C for a run of stdin/functional tests: one test after another while the process stays pristine."""
         code = 1
         try:
             with contextlib.suppress(OSError):
@@ -360,14 +390,15 @@ class Runner:
                 signal.signal(sig, signal.SIG_DFL)
             snap = Snapshot()
             for j in range(start, end):
-                in_path = self._path(f"in-{j}", self.job["tests"][j]["in"])
+                stdin = self.job["tests"][j]["t"] == "stdin"
+                in_path = self._path(f"in-{j}", self.job["tests"][j]["in"] if stdin else "")
                 out_path = self._path(f"out-{j}")
                 work = self._path(f"cwd-{j}")
                 os.mkdir(work, 0o700)
                 os.chdir(work)
                 _stdio(in_path, out_path)
                 limit_cpu(self.time_limit)
-                status = self._child_stdin(prog, j)
+                status = self._child_stdin(prog, j) if stdin else self._looped_call(prog, j)
                 with contextlib.suppress(ValueError, OSError):
                     signal.setitimer(signal.ITIMER_PROF, 0)
                 usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -439,19 +470,22 @@ class Runner:
                            "cpu": round(time.process_time(), 4)})
         return code
 
-    def _child_call(self, prog: Program, i: int, args: list[Any]) -> int:
+    def _child_call(self, prog: Program, i: int, args: list[Any], ns: dict[str, Any] | None = None,
+                    t0: float = 0.0) -> int:
+        """Call the program's function on ``args`` (in ``ns``, default the loaded program) and report the
+        value; CPU counts from ``t0`` (this process's CPU clock when the test began). Returns the exit status."""
         try:
-            out = prog.resolve(self.job.get("fn_name"))(*args)
+            out = prog.resolve(self.job.get("fn_name"), ns)(*args)
         except SystemExit as exc:
             self.send({"k": "r", "i": i, "err": "runtime_error",
                        "detail": f"exit() during the call (SystemExit: {exc.code!r})"[:_MAX_DETAIL]})
             return exit_status(exc) or 1
         except BaseException as exc:
-            if time.process_time() <= self.time_limit:
+            if time.process_time() - t0 <= self.time_limit:
                 self.send({"k": "r", "i": i, "err": exception_status(exc), "detail": self._why(exc),
-                           "cpu": round(time.process_time(), 4)})
+                           "cpu": round(time.process_time() - t0, 4)})
             return 1
-        cpu = time.process_time()
+        cpu = time.process_time() - t0
         if cpu > self.time_limit:
             return 0  # L reports the CPU time
         try:
@@ -462,6 +496,28 @@ class Runner:
         self.send({"k": "r", "i": i, "val": val, "cpu": round(cpu, 4)})
         _flush()
         return 0
+
+    def _looped_call(self, prog: Program, i: int) -> int:
+        """A functional test in a reused process: load the program afresh, as a new interpreter would, then
+        call. A load that fails here (it did not in L: the program is not deterministic) fails the test."""
+        t0 = time.process_time()
+        ns = prog.fresh_ns(_LOAD_NAME)
+        try:
+            try:
+                exec(prog.code, ns)
+            except SystemExit as exc:
+                self.send({"k": "r", "i": i, "err": "runtime_error",
+                           "detail": f"exit() while loading (SystemExit: {exc.code!r})"[:_MAX_DETAIL]})
+                return exit_status(exc) or 1
+            except BaseException as exc:
+                if time.process_time() - t0 <= self.time_limit:
+                    self.send({"k": "r", "i": i, "err": exception_status(exc), "detail": self._why(exc),
+                               "cpu": round(time.process_time() - t0, 4)})
+                return 1
+            return self._child_call(prog, i, self._args[i], ns, t0)
+        finally:
+            with contextlib.suppress(BaseException):
+                ns.clear()
 
     # ----------------------------------------------------------- check tests: serve the check runner
     def _serve_check(self, prog: Program) -> None:
@@ -499,5 +555,11 @@ class Runner:
             return {"exc": type(exc).__name__, "msg": _detail(exc)}
 
 
+def _call_args(text: str) -> list[Any]:
+    """A functional test's arguments: one JSON value per non-blank line (ValueError if one does not parse)."""
+    return [json.loads(line) for line in text.split("\n") if line.strip()]
+
+
+_RELOAD_MAX_S = 0.002  # a load cheaper than a fork and exit is repeated per functional test instead
 _DONE = struct.Struct("<iid")  # test index, exit status, cumulative CPU seconds of the test process
 _LEAVING = -1                  # in place of a test index: the test process exits, not pristine any more

@@ -27,13 +27,14 @@ from . import wire
 
 
 class Snapshot:
-    """Process-wide state a stdin test can change, taken when a test process starts.
+    """Process-wide state a stdin or functional test can change, taken when a test process starts.
 
     :meth:`pristine` after a test restores what can be restored exactly (recursion limit, thread stack
     size, garbage collector, umask, decimal context, int digit limit, switch interval) and says whether
     everything else is as it was: no thread started (ever), no child process left, the judge's own
     ``sys.std*`` objects, the same fds, the same signal
-    handlers, timers, rlimits, environment, ``sys.argv``, process group, import path, warning filters,
+    handlers, timers, rlimits, environment, ``sys.argv``, process group, atexit handlers (a functional
+    test's call that registers one leaves them pending), import path, warning filters,
     trace/profile hooks, builtins, a heap not grown by more than 64 MiB, and every module it knew with
     the same set of attributes (rebinding an existing attribute of an imported module, or mutating an
     object a module holds, is the one kind of change this does not see). If not, the process exits and
@@ -66,6 +67,7 @@ class Snapshot:
         self.modules = {name: (m, len(vars(m))) for name, m in list(sys.modules.items()) if m is not None}
         self.me = str(os.getpid())
         self.argv, self.pgrp = list(sys.argv), os.getpgrp()
+        self.exit_funcs = atexit._ncallbacks()
         self.data_pages = _data_pages()
 
     def pristine(self) -> bool:
@@ -114,7 +116,7 @@ class Snapshot:
             return False
         if (sys.displayhook, sys.excepthook, sys.unraisablehook, sys.breakpointhook) != self.hooks:
             return False
-        if sys.argv != self.argv or os.getpgrp() != self.pgrp:
+        if sys.argv != self.argv or os.getpgrp() != self.pgrp or atexit._ncallbacks() != self.exit_funcs:
             return False
         if _data_pages() - self.data_pages > _HEAP_GROWTH_PAGES:  # a heap grown for good (fragmentation)
             return False  # would leave the next test less room under RLIMIT_AS than a fresh process has
