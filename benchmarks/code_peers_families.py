@@ -68,9 +68,12 @@ def _many(rng: random.Random) -> Iterator[dict]:
         call_out = [json.dumps(sum(r)) for r in rows]
         yield _sub("many_tests", f"call_{n_tests}_ok", "def total(xs):\n    return sum(xs)\n", call_in, call_out,
                    True, f"{n_tests} call tests, correct", "total")
-        yield _sub("many_tests", f"call_{n_tests}_wrong_11th", "_calls = [0]\ndef total(xs):\n    _calls[0] += 1\n"
-                   "    return sum(xs) + (_calls[0] == 11)\n", call_in, call_out, False,
-                   "wrong on the 11th test only (a judge that checks only 10 tests passes it)", "total")
+        # Wrong on the 11th test's input alone (a trigger in the input, not a call counter: each test is
+        # judged as in a fresh process, where a counter would never reach 11).
+        yield _sub("many_tests", f"call_{n_tests}_wrong_11th", "def total(xs):\n"
+                   f"    return sum(xs) + (len(xs) == {len(rows[10])} and xs[0] == {rows[10][0]})\n", call_in,
+                   call_out, False, "wrong on the 11th test only (a judge that checks only 10 tests passes it)",
+                   "total")
 
 
 def _failures() -> Iterator[dict]:
