@@ -20,6 +20,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -105,60 +106,121 @@ def _nfkc(text: str) -> str:
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 
 
-_ASCII_WORD = bytes(int(chr(c).isalnum()) for c in range(256))[:128] + bytes(128)  # the ASCII rows of the table
-_DIGIT = np.zeros(65536, dtype=bool)
-_DIGIT[ord("0"): ord("9") + 1] = True
+_WORD_TABLE16: list[np.ndarray] = []
 
 
-def _number_format(cps: np.ndarray) -> np.ndarray | None:
-    """Characters that only format a number, to delete before hashing (None when there are none): a
-    thousands separator (``1,000``, ``1{,}000``) and a decimal point followed only by zeros (``3.0``,
-    ``2.50`` keeps its 5), so ``1,000.0`` and ``1000`` give the same word. Vectorised over the batch."""
-    if len(cps) < 3:
-        return None
-    dig = _DIGIT[cps]
-    pad = np.zeros(len(cps) + 6, dtype=bool)
-    pad[:len(cps)] = dig
-    drop = np.zeros(len(cps), dtype=bool)
-    prev = np.concatenate(([False], dig[:-1]))
-    comma = np.flatnonzero((cps == ord(",")) & prev)  # "1,000": three digits, then no digit
+def _nonzero_sparse(mask: np.ndarray) -> np.ndarray:
+    """``np.flatnonzero`` for a mostly-False bool mask: numpy's nonzero walks it one byte at a time, so scan
+    it as uint64 words (8 flags each) and look inside only the few words that are not zero."""
+    full = len(mask) // 8 * 8
+    words = np.flatnonzero(mask[:full].view(np.uint64))
+    if len(words) * 4 > len(mask) // 8:  # not sparse after all: the plain scan is cheaper
+        return np.flatnonzero(mask)
+    pos = (words[:, None] * 8 + np.arange(8)).ravel()
+    return np.concatenate((pos[mask[pos]], full + np.flatnonzero(mask[full:])))
+
+
+def _is_digit(units: np.ndarray) -> np.ndarray:
+    """``0-9`` per code unit (uint8 or uint16: the subtraction wraps, so one unsigned compare is the range test)."""
+    return (units - units.dtype.type(48)) < 10
+
+
+def _number_drops(c: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """Positions (sorted) of the characters that only format a number, to delete before hashing: a thousands
+    separator (``1,000``, ``1{,}000``) and a decimal point's trailing zeros (``3.0``, ``2.50`` keeps its 5,
+    the point goes when only zeros follow), so ``1,000.0`` and ``1000`` give the same word.
+
+    ``c``: the code units followed by at least 7 zeros (so every look-ahead stays inside it); ``cand``: the
+    positions of ``,``, ``.`` and ``{`` in it. Only the candidates and their neighbours are read, so the
+    cost is per candidate, not per character."""
+    cand = cand[cand > 0]
+    cand = cand[_is_digit(c[cand - 1])]
+    if not len(cand):
+        return np.zeros(0, np.int64)
+    kind = c[cand]
+    d1 = _is_digit(c[cand + 1])
+    out: list[np.ndarray] = []
+    comma = cand[(kind == 44) & d1]  # "1,000": three digits, then no digit
     if len(comma):
-        ok = pad[comma + 1] & pad[comma + 2] & pad[comma + 3] & ~pad[comma + 4]
-        drop[comma[ok]] = True
-    brace = np.flatnonzero((cps == ord("{")) & prev)  # "1{,}000"
+        ok = _is_digit(c[comma + 2]) & _is_digit(c[comma + 3]) & ~_is_digit(c[comma + 4])
+        out.append(comma[ok])
+    brace = cand[(kind == 123) & (c[cand + 1] == 44)]  # "1{,}000"
     if len(brace):
-        brace = brace[brace + 6 < len(cps) + 1]
-        nxt = cps[np.minimum(brace + 1, len(cps) - 1)] == ord(",")
-        cls = cps[np.minimum(brace + 2, len(cps) - 1)] == ord("}")
-        ok = nxt & cls & pad[brace + 3] & pad[brace + 4] & pad[brace + 5] & ~pad[brace + 6]
-        for k in range(3):
-            drop[brace[ok] + k] = True
-    dot = np.flatnonzero((cps == ord(".")) & prev)  # "3.0", "2.50": trailing zeros after a decimal point
-    dot = dot[pad[dot + 1]]
+        ok = (c[brace + 2] == 125) & _is_digit(c[brace + 3]) & _is_digit(c[brace + 4]) & _is_digit(c[brace + 5]) \
+            & ~_is_digit(c[brace + 6])
+        b = brace[ok]
+        out.extend((b, b + 1, b + 2))
+    dot = cand[(kind == 46) & d1]  # "3.0", "2.50": trailing zeros after a decimal point
     if len(dot):
-        zero = np.zeros(len(cps) + 1, dtype=bool)
-        zero[:len(cps)] = cps == ord("0")
         # Walk the run of digits after each dot (all dots at once), then back over the zeros that end it.
+        # c ends in zeros (not digits), so every walk stops inside it.
         run_end = dot + 1
-        while True:
-            more = pad[run_end]
-            if not more.any():
-                break
+        more = np.ones(len(dot), dtype=bool)
+        while more.any():
+            more = _is_digit(c[run_end])
             run_end = run_end + more
         cut = run_end.copy()
         while True:
-            back = (cut > dot + 1) & zero[cut - 1]
+            back = (cut > dot + 1) & (c[cut - 1] == 48)
             if not back.any():
                 break
             cut = cut - back
         some = cut < run_end  # the zeros [cut, run_end) go, and the dot when no other digit is left
         if some.any():
-            marks = np.zeros(len(cps) + 1, dtype=np.int32)
-            np.add.at(marks, cut[some], 1)
-            np.add.at(marks, run_end[some], -1)
-            drop |= np.cumsum(marks[:len(cps)]) > 0
-            drop[dot[some & (cut == dot + 1)]] = True
-    return drop if drop.any() else None
+            a, n = cut[some], (run_end - cut)[some]
+            out.append(np.repeat(a - np.cumsum(n) + n, n) + np.arange(int(n.sum())))
+            out.append(dot[some & (cut == dot + 1)])
+    return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
+
+
+def _candidates(c: np.ndarray) -> np.ndarray:
+    """Positions of ``,`` ``.`` ``{`` (number formatting) and NUL (document separators) in ``c``."""
+    return _nonzero_sparse((c == 44) | (c == 46) | (c == 123) | (c == 0))
+
+
+def _padded_units(c: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(c) + 8, dtype=c.dtype)
+    out[:len(c)] = c
+    return out
+
+
+def _number_format(cps: np.ndarray) -> np.ndarray | None:
+    """Boolean mask of :func:`_number_drops` over ``cps`` (None when nothing goes): the tokenizer's number folding
+    as a per-character view (tests compare it with a one-character-at-a-time reference)."""
+    pos = _number_drops(_padded_units(cps), _candidates(cps))
+    if not len(pos):
+        return None
+    drop = np.zeros(len(cps), dtype=bool)
+    drop[pos] = True
+    return drop
+
+
+def _delete(buf: bytes, pos: np.ndarray, unit: int) -> bytes:
+    """``buf`` without the characters (``unit`` bytes each) at the sorted positions ``pos``: the kept runs
+    are copied whole (drops are few; a boolean mask over every character costs more)."""
+    if len(pos) > 4096:
+        keep = np.ones(len(buf) // unit, dtype=bool)
+        keep[pos] = False
+        return np.frombuffer(buf, dtype=np.uint8 if unit == 1 else np.uint16)[keep].tobytes()
+    edges = (pos * unit).tolist()
+    parts = [buf[: edges[0]]]
+    parts.extend(buf[a + unit: b] for a, b in pairwise(edges))
+    parts.append(buf[edges[-1] + unit:])
+    return b"".join(parts)
+
+
+def _word_mask(c: np.ndarray) -> np.ndarray:
+    """``isalnum()`` per code unit of lowercased text, as int8 with a 0 on each side (for the edge scan):
+    ASCII by two range compares, the rest (non-ASCII BMP code points, few) by table."""
+    out = np.zeros(len(c) + 2, dtype=np.int8)
+    w = out[1:-1].view(bool)
+    np.less(c - c.dtype.type(97), 26, out=w)
+    w |= _is_digit(c)
+    if c.dtype == np.uint16:
+        hi = _nonzero_sparse(c >= 128)
+        if len(hi):
+            w[hi] = _word_table()[c[hi]]
+    return out
 
 
 _DROP_BITS: dict[bytes, np.ndarray] = {}
@@ -188,30 +250,31 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
         joined = "\x00".join(_nfkc(t.replace("\x00", " ") if "\x00" in t else t) for t in texts)
     joined = joined.lower()
     codec = "ascii" if joined.isascii() else "utf-16-le"
-    encoded = joined.encode(codec)
+    unit = 1 if codec == "ascii" else 2
     # UTF-16: one unit per BMP code point; a code point beyond the BMP becomes two surrogate units, which
     # are not alphanumeric, so it separates words (as the docstring says). Indices then differ from string
     # indices only after such a code point, which only affects the reported n-gram text.
-    cps = np.frombuffer(encoded, dtype=np.uint8 if codec == "ascii" else np.uint16)
-    drop = _number_format(cps)
-    if drop is not None:
-        cps = cps[~drop]
-        encoded = cps.tobytes()
-    if codec == "ascii":  # bytes.translate maps every byte to 0/1 in one C pass (cheaper than a gather)
-        is_word = np.frombuffer(encoded.translate(_ASCII_WORD), dtype=np.uint8).view(bool)
-    else:
-        is_word = _word_table()[cps]
-    padded = np.zeros(len(is_word) + 2, dtype=np.int8)
-    padded[1:-1] = is_word
-    edge = np.flatnonzero(padded[1:] != padded[:-1])  # word starts and ends alternate
+    # Eight NUL bytes after the text let the number folding look ahead without bounds checks.
+    encoded = joined.encode(codec)
+    padded = np.frombuffer(encoded + bytes(8 * unit), dtype=np.uint8 if unit == 1 else np.uint16)
+    cand = _candidates(padded[:-8])
+    is_nul = padded[cand] == 0
+    seps = cand[is_nul]  # the document separators: NUL occurs nowhere else
+    gone = _number_drops(padded, cand[~is_nul])
+    if len(gone):
+        encoded = _delete(encoded, gone, unit)
+        seps = seps - np.searchsorted(gone, seps)
+    cps = np.frombuffer(encoded, dtype=padded.dtype)
+    mask = _word_mask(cps)
+    edge = np.flatnonzero(mask[1:] != mask[:-1])  # word starts and ends alternate
     starts, ends = edge[0::2], edge[1::2]
     pw, ipw = _powers(len(cps))
-    g = _scratch(len(cps))  # reused between calls: fresh 8-byte-per-char temporaries cost page faults
+    g = _scratch(len(cps) + 1)  # reused between calls: fresh 8-byte-per-char temporaries cost page faults
+    g[0] = 0  # g[k] = sum_{j<k} c[j] * B**-j, so a word [s, e) is (g[e] - g[s]) * B**(e-1)
     with np.errstate(over="ignore"):
-        np.multiply(cps, ipw, out=g)
-        np.cumsum(g, out=g)
-        before = np.where(starts > 0, g[np.maximum(starts - 1, 0)], np.uint64(0))
-        word_hash = _mix((g[ends - 1] - before) * pw[ends - 1]) if len(starts) else np.zeros(0, np.uint64)
+        np.multiply(cps, ipw, out=g[1:])
+        np.cumsum(g[1:], out=g[1:])
+        word_hash = _mix((g[ends] - g[starts]) * pw[ends - 1]) if len(starts) else np.zeros(0, np.uint64)
     if drop is not None and len(drop) and len(word_hash):
         # A few dropped words: a 4096-bit set on the low hash bits picks the candidates, which are checked exactly.
         bits = _drop_bits(drop)
@@ -223,7 +286,7 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
             keep[hit] = False
             word_hash, starts, ends = word_hash[keep], starts[keep], ends[keep]
     # Words before each separator -> how many words each document has -> the document of every word.
-    words_per_doc = np.diff(np.searchsorted(starts, np.flatnonzero(cps == 0)), prepend=0, append=len(starts))
+    words_per_doc = np.diff(np.searchsorted(starts, seps), prepend=0, append=len(starts))
     word_doc = np.repeat(np.arange(len(texts)), words_per_doc)
     return TokenizedBatch(encoded, codec, word_hash, word_doc, starts, ends, words_per_doc)
 

@@ -1,0 +1,85 @@
+"""The tokenizer's fast paths against plain references: sparse nonzero, run-copy deletion, batched number
+folding with document separators, and the scaffold-word drop (which a shadowed variable once disabled)."""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+
+import numpy as np
+import pytest
+
+from acereason.curate.decontam_boilerplate import SCAFFOLD_WORDS
+from acereason.curate.decontam_hash import _B, _delete, _mix, _nonzero_sparse, tokenize_batch
+from acereason.curate.normalize import word_tokens
+
+from .test_curate_decontam_equiv import reference_number_format
+
+
+def reference_hash(word: str) -> int:
+    """The word hash one code point at a time: a polynomial in ``_B``, then the splitmix finaliser."""
+    h = 0
+    for ch in word:
+        h = (h * _B + ord(ch)) % 2**64
+    return int(_mix(np.array([h], dtype=np.uint64))[0])
+
+
+def reference_words(text: str, drop: set[str] = frozenset()) -> list[str]:
+    """What the tokenizer should produce for one text: NFKC, lowercase, number folding, ``word_tokens``, the
+    dropped words left out."""
+    folded = reference_number_format(unicodedata.normalize("NFKC", text).lower())
+    return [w for w in word_tokens(folded) if w not in drop]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sparse_nonzero_equals_flatnonzero(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for length in (0, 1, 7, 8, 9, 63, 64, 1000, 4099):
+        for density in (0.0, 0.001, 0.05, 0.5, 1.0):
+            mask = rng.random(length) < density
+            assert _nonzero_sparse(mask).tolist() == np.flatnonzero(mask).tolist()
+
+
+@pytest.mark.parametrize("unit", [1, 2])
+def test_run_copy_delete_equals_a_mask(unit: int) -> None:
+    rng = np.random.default_rng(unit)
+    dtype = np.uint8 if unit == 1 else np.uint16
+    for length, k in ((10, 1), (10, 10), (100, 3), (20000, 5000), (20000, 40)):
+        units = rng.integers(1, 200, size=length).astype(dtype)
+        pos = np.sort(rng.choice(length, size=k, replace=False))
+        keep = np.ones(length, dtype=bool)
+        keep[pos] = False
+        assert _delete(units.tobytes(), pos, unit) == units[keep].tobytes()
+
+
+NUMBERY = ["1,000", "1{,}000", "3.0", "2.50", "2.05", "12,34", "1.000,000", "7.", "0.0", "x.5", "1,0000",
+           "Sample", "Input", "NOTE", "output", "café", "ｆｕｌｌ１２", "\u00a0", "naïve", "中文", "a_b", "9", "word"]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_batched_tokens_with_numbers_equal_one_text_at_a_time(seed: int) -> None:
+    """Many documents per batch, number formats next to separators and scaffold words among them: every
+    word and hash equals the per-text reference, with and without the scaffold-word drop."""
+    rng = random.Random(seed)
+    texts = [rng.choice(["", " "]).join(rng.choice(NUMBERY) + rng.choice([" ", ",", ".", "\n", ""])
+                                        for _ in range(rng.randint(0, 12))) for _ in range(rng.randint(1, 40))]
+    drop_words = list(SCAFFOLD_WORDS)
+    drop = np.unique(tokenize_batch(drop_words).word_hash)
+    for ascii_only in (False, True):
+        batch_texts = [t for t in texts if t.isascii()] if ascii_only else texts
+        for dropped in (None, drop):
+            batch = tokenize_batch(batch_texts, dropped)
+            words = [reference_words(t, set(drop_words) if dropped is not None else set()) for t in batch_texts]
+            assert batch.words_per_doc.tolist() == [len(w) for w in words]
+            flat = [w for ws in words for w in ws]
+            assert batch.word_hash.tolist() == [reference_hash(w) for w in flat]
+            assert batch.word_doc.tolist() == [d for d, ws in enumerate(words) for _ in ws]
+
+
+def test_scaffold_words_are_left_out_with_and_without_numbers() -> None:
+    """The drop set applies whether or not the batch has a number to fold (the number folding's mask once
+    reused the drop parameter's name, so no scaffold word was ever dropped)."""
+    drop = np.unique(tokenize_batch(list(SCAFFOLD_WORDS)).word_hash)
+    for text in ("sample input note one two", "sample input 1,000 note", "Input: 3.0 x", "Example 2: n = 5"):
+        got = [tokenize_batch([text], drop).text(i, 1) for i in range(len(tokenize_batch([text], drop).word_hash))]
+        assert got == reference_words(text, set(SCAFFOLD_WORDS)) and not set(got) & set(SCAFFOLD_WORDS), text
