@@ -83,3 +83,58 @@ def test_scaffold_words_are_left_out_with_and_without_numbers() -> None:
     for text in ("sample input note one two", "sample input 1,000 note", "Input: 3.0 x", "Example 2: n = 5"):
         got = [tokenize_batch([text], drop).text(i, 1) for i in range(len(tokenize_batch([text], drop).word_hash))]
         assert got == reference_words(text, set(SCAFFOLD_WORDS)) and not set(got) & set(SCAFFOLD_WORDS), text
+
+
+@pytest.mark.parametrize("log_size", [12, 16])
+def test_bitset_candidates_equal_a_set_of_slots(log_size: int) -> None:
+    from acereason.curate.decontam_hash import bitset_candidates
+
+    rng = np.random.default_rng(log_size)
+    members = rng.integers(0, 2**64, size=300, dtype=np.uint64)
+    shift = np.uint64(64 - log_size)
+    bits = np.zeros((1 << log_size) // 64, dtype=np.uint64)
+    for s in (members >> shift).tolist():
+        bits[s >> 6] |= np.uint64(1 << (s & 63))
+    queries = np.concatenate([members[:50], rng.integers(0, 2**64, size=5000, dtype=np.uint64)])
+    slots = set((members >> shift).tolist())
+    expected = [i for i, q in enumerate((queries >> shift).tolist()) if q in slots]
+    assert bitset_candidates(bits, queries, shift).tolist() == expected
+
+
+def test_window_hashes_from_given_pairs_equal_the_full_computation() -> None:
+    from acereason.curate.decontam_hash import _P, window_hashes
+
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 2**64, size=60, dtype=np.uint64)
+    pairs = ids[:-1] * _P + ids[1:]
+    for n in (1, 2, 3, 9, 14):
+        assert window_hashes(ids, n, pairs).tolist() == window_hashes(ids, n).tolist()
+
+
+def test_short_matcher_hits_on_padded_windows_equal_in_document_pairs() -> None:
+    """The short matcher reads the scan's padded 2-word windows; reference: every in-document word pair of
+    each document, looked up in the matcher's feature set one at a time."""
+    from acereason.curate.decontam import NgramIndex
+    from acereason.curate.decontam_boilerplate import BoilerplateSettings, ShortItemMatcher
+    from acereason.curate.decontam_hash import window_hashes
+
+    bench = ["find the sum of all primes below ten", "a frog jumps on lily pads, how many ways",
+             "compute 1,000 plus 3.0 quickly"]
+    index = NgramIndex(9)
+    for i, t in enumerate(bench):
+        index.add(t, "b", str(i))
+    index.freeze()
+    matcher = ShortItemMatcher(index, bench, BoilerplateSettings())
+    features = {h: k for k, h in enumerate(matcher.hashes.tolist())}
+    rng = random.Random(0)
+    words = [*" ".join(bench).replace(",", "").split(), "x", "y"]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 15))) for _ in range(200)] + bench
+    scanned = index.hits_batch(texts)
+    got = list(zip(*(a.tolist() for a in matcher.hits(scanned)), strict=True))
+    expected = []
+    for d, t in enumerate(texts):
+        h = index.tokenize([t]).word_hash
+        for p, pair in enumerate(window_hashes(h, 2).tolist()):
+            if pair in features:
+                expected.append((d, features[pair], p))
+    assert got == expected and len(expected) > 50

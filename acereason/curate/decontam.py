@@ -19,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from acereason.curate.decontam_hash import _P, _SENTINEL, TokenizedBatch, tokenize_batch, window_hashes
+from acereason.curate.decontam_hash import (
+    _P,
+    _SENTINEL,
+    TokenizedBatch,
+    bitset_candidates,
+    tokenize_batch,
+    window_hashes,
+)
 from acereason.curate.pipeline import Drop, PipelineContext
 from acereason.schema import Problem
 
@@ -36,6 +43,9 @@ class Hits:
     key: np.ndarray
     pos: np.ndarray
     batch: TokenizedBatch
+    # The padded word hashes the scan used, for a second matcher over the same windows: (ids, document of
+    # each padded position, number of real positions, first word of each document, 2-word window hashes).
+    padded: tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,7 @@ class _Table:
     hashes: np.ndarray
     owners: np.ndarray
     bits: np.ndarray
-    mask: np.uint64
+    shift: np.uint64
     df: np.ndarray  # per hash: how many benchmark items hold it (template n-grams are held by many)
 
     @classmethod
@@ -84,12 +94,12 @@ class _Table:
         first = np.flatnonzero(new_hash)
         uniq = hs[first]
         df = np.add.reduceat(new_pair.astype(np.int64), first) if len(first) else np.zeros(0, np.int64)
-        size = 1 << max(12, (len(uniq) * 64).bit_length())  # in bits
-        mask = np.uint64(size - 1)
-        slots = uniq & mask
-        bits = np.zeros(size // 64, dtype=np.uint64)
+        log_size = max(12, (len(uniq) * 64).bit_length())  # 2**log_size bits, >= 64 per hash
+        shift = np.uint64(64 - log_size)  # a hash's slot is its top log_size bits
+        slots = uniq >> shift
+        bits = np.zeros((1 << log_size) // 64, dtype=np.uint64)
         np.bitwise_or.at(bits, (slots >> np.uint64(6)).astype(np.int64), np.uint64(1) << (slots & np.uint64(63)))
-        return cls(uniq, ow[first], bits, mask, df)
+        return cls(uniq, ow[first], bits, shift, df)
 
     def lookup(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(indices into ``h`` found in the table, the owning item of each)."""
@@ -100,9 +110,7 @@ class _Table:
         """(indices into ``h`` found in the table, the table slot of each)."""
         if not len(self.hashes) or not len(h):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        slots = h & self.mask
-        words = self.bits[(slots >> np.uint64(6)).astype(np.int64)]
-        cand = np.flatnonzero((words >> (slots & np.uint64(63))) & np.uint64(1))
+        cand = bitset_candidates(self.bits, h, self.shift)
         pos = np.searchsorted(self.hashes, h[cand]).clip(max=len(self.hashes) - 1)
         found = self.hashes[pos] == h[cand]
         return cand[found], pos[found]
@@ -257,10 +265,11 @@ class NgramIndex:
         starts = self._short_first.lookup(ids[:m])[0] if self._short_first is not None else None
         docs, keys, poss = [], [], []
         with np.errstate(over="ignore"):
+            pairs = ids[:-1] * _P + ids[1:]  # the first doubling step of every window length, kept for Hits
             for length in sorted(self._tables):
                 table = self._tables[length]
                 if length == self.n or starts is None:
-                    hit, slot = table.find(window_hashes(ids, length)[:m])
+                    hit, slot = table.find(window_hashes(ids, length, pairs)[:m])
                 else:  # short items: only the windows that start with one's first word
                     h = ids[starts]
                     for j in range(1, length):
@@ -273,7 +282,7 @@ class NgramIndex:
                 poss.append(hit - d)  # padded position minus one sentinel per earlier document = word index
         d, k, p = (np.concatenate(x) for x in (docs, keys, poss))
         offsets = np.concatenate(([0], np.cumsum(batch.words_per_doc)))
-        return Hits(d, k, p - offsets[d], batch)
+        return Hits(d, k, p - offsets[d], batch, (ids, doc, m, offsets, pairs))
 
     def match_all(self, texts: Sequence[str], batch_chars: int = BATCH_CHARS) -> list[Match | None]:
         """:meth:`match_batch` over any number of texts, in batches of about ``batch_chars`` characters

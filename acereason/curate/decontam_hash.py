@@ -223,16 +223,29 @@ def _word_mask(c: np.ndarray) -> np.ndarray:
     return out
 
 
+def bitset_candidates(bits: np.ndarray, h: np.ndarray, shift: np.uint64) -> np.ndarray:
+    """Indices of the hashes in ``h`` whose slot (their top bits, ``h >> shift``) is set in the bit set
+    ``bits`` (uint64 words). Shifts and masks in place and a word-wise scan for the few set flags: numpy's own
+    nonzero over a sparse uint64 array costs more than everything else here."""
+    slot = h >> shift
+    words = bits.take((slot >> np.uint64(6)).view(np.int64))
+    slot &= np.uint64(63)
+    words >>= slot
+    words &= np.uint64(1)
+    return _nonzero_sparse(words != 0)
+
+
 _DROP_BITS: dict[bytes, np.ndarray] = {}
+_DROP_SHIFT = np.uint64(64 - 12)
 
 
 def _drop_bits(drop: np.ndarray) -> np.ndarray:
-    """A 4096-bit set (64 uint64 words) on the low bits of the dropped words' hashes, built once per set."""
+    """A 4096-bit set (64 uint64 words) on the top 12 bits of the dropped words' hashes, built once per set."""
     key = drop.tobytes()
     if key not in _DROP_BITS:
         bits = np.zeros(64, dtype=np.uint64)
-        np.bitwise_or.at(bits, ((drop >> np.uint64(6)) & np.uint64(63)).astype(np.int64),
-                         np.uint64(1) << (drop & np.uint64(63)))
+        slots = drop >> _DROP_SHIFT
+        np.bitwise_or.at(bits, (slots >> np.uint64(6)).astype(np.int64), np.uint64(1) << (slots & np.uint64(63)))
         _DROP_BITS[key] = bits
     return _DROP_BITS[key]
 
@@ -276,10 +289,8 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
         np.cumsum(g[1:], out=g[1:])
         word_hash = _mix((g[ends] - g[starts]) * pw[ends - 1]) if len(starts) else np.zeros(0, np.uint64)
     if drop is not None and len(drop) and len(word_hash):
-        # A few dropped words: a 4096-bit set on the low hash bits picks the candidates, which are checked exactly.
-        bits = _drop_bits(drop)
-        cand = np.flatnonzero((bits[((word_hash >> np.uint64(6)) & np.uint64(63)).astype(np.int64)]
-                               >> (word_hash & np.uint64(63))) & np.uint64(1))
+        # A few dropped words: a 4096-bit set on the top hash bits picks the candidates, which are checked exactly.
+        cand = bitset_candidates(_drop_bits(drop), word_hash, _DROP_SHIFT)
         hit = cand[drop[np.searchsorted(drop, word_hash[cand]).clip(max=len(drop) - 1)] == word_hash[cand]]
         if len(hit):
             keep = np.ones(len(word_hash), dtype=bool)
@@ -291,10 +302,11 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
     return TokenizedBatch(encoded, codec, word_hash, word_doc, starts, ends, words_per_doc)
 
 
-def window_hashes(ids: np.ndarray, n: int) -> np.ndarray:
+def window_hashes(ids: np.ndarray, n: int, pairs: np.ndarray | None = None) -> np.ndarray:
     """Hashes of every length-``n`` window of ``ids`` (uint64), ``len(ids) - n + 1`` of them:
     ``sum_j ids[i+j] * P**(n-1-j)``. By doubling (the hash of ``a + b`` words is the first ``a`` words' times
-    ``P**b`` plus the next ``b`` words'), so about ``2 log2(n)`` multiply-adds over the array, not ``n``."""
+    ``P**b`` plus the next ``b`` words'), so about ``2 log2(n)`` multiply-adds over the array, not ``n``.
+    ``pairs``: ``window_hashes(ids, 2)`` when the caller has it already (the first doubling step)."""
     m = len(ids) - n + 1
     if m <= 0:
         return np.zeros(0, dtype=np.uint64)
@@ -314,7 +326,10 @@ def window_hashes(ids: np.ndarray, n: int) -> np.ndarray:
             k >>= 1
             if not k:
                 break
-            block = block[:-size] * np.uint64(pow(int(_P), size, 2**64)) + block[size:]
+            if size == 1 and pairs is not None:
+                block = pairs
+            else:
+                block = block[:-size] * np.uint64(pow(int(_P), size, 2**64)) + block[size:]
             size *= 2
     assert out is not None
     return out
