@@ -68,13 +68,22 @@ def batch_of(sub: dict) -> str:
         else "references"
 
 
-def run_ours(subs: list[dict], pool: JudgePool, native: bool = False) -> tuple[dict[str, dict], dict[str, float]]:
+HEAVY_S = 1.0  # a submission whose run took our judge this long is "heavy": its own CPU, not a harness's, sets its time
+
+
+def heavy_ids(ours: dict[str, dict]) -> set[str]:
+    """Submissions that looped (time_limit) or ran >= HEAVY_S in our judge: the same split for every judge."""
+    return {i for i, v in ours.items() if v["reason"] == "time_limit" or v["wall_s"] >= HEAVY_S}
+
+
+def run_ours(subs: list[dict], pool: JudgePool, native: bool = False,
+             batch: Callable[[dict], str] | None = None) -> tuple[dict[str, dict], dict[str, float]]:
     """Our verdicts (accepted, reason, detail, wall) per id and seconds per batch."""
     out: dict[str, dict] = {}
     seconds: dict[str, float] = {}
     batches: dict[str, list[dict]] = {}
     for s in subs:
-        batches.setdefault("native" if native else batch_of(s), []).append(s)
+        batches.setdefault("native" if native else (batch or batch_of)(s), []).append(s)
     for name, items in batches.items():
         jobs = [{"code": s["code"], "fn_name": s["fn_name"],
                  "tests": s["native"] if native and s["native"] else list(iter_tests(s))} for s in items]
@@ -88,12 +97,14 @@ def run_ours(subs: list[dict], pool: JudgePool, native: bool = False) -> tuple[d
     return out, seconds
 
 
-def run_peer(peer: str, python: str, repo: Path, subs: list[dict], workers: int) -> dict:
-    """Run a peer harness in its own interpreter (side venv) on ``subs``; its verdicts and batch seconds."""
+def run_peer(peer: str, python: str, repo: Path, subs: list[dict], workers: int, heavy: set[str]) -> dict:
+    """Run a peer harness in its own interpreter (side venv) on ``subs``; its verdicts and batch seconds
+    (each batch timed in two parts: the quick submissions and the ``heavy`` ones)."""
     with tempfile.TemporaryDirectory(prefix=f"peer-{peer}-") as tmp:
         src, dst = Path(tmp, "subs.json"), Path(tmp, "out.json")
         src.write_text(json.dumps([{k: s[k] for k in ("id", "code", "fn_name", "inputs", "outputs")}
-                                   | {"batch": batch_of(s)} for s in subs]))
+                                   | {"batch": batch_of(s) + ("/heavy" if s["id"] in heavy else "/quick")}
+                                   for s in subs]))
         proc = subprocess.run([python, str(RUNNER), peer, str(repo), str(src), str(dst), "--workers", str(workers)],
                               cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         sys.stderr.write("".join(ln + "\n" for ln in proc.stderr.splitlines() if ln.startswith(peer)))
@@ -167,16 +178,21 @@ def main(argv: list[str] | None = None) -> dict:
     with JudgePool(args.workers) as pool:
         native, native_s = stage("native", lambda: run_ours(corpus, pool, native=True) if corpus else ({}, {}))
         ours, ours_s = stage("ours", lambda: run_ours(subs, pool))
+        heavy = heavy_ids(ours)
+        # The quick part again, alone: its seconds against the peers' on the same submissions.
+        _, quick_s = stage("ours_quick", lambda: run_ours([s for s in subs if s["id"] not in heavy], pool,
+                                                          batch=lambda s: batch_of(s) + "/quick"))
         judged_at = stage("judge_commit", lambda: f"{judge_source()} at {time.strftime('%H:%M UTC', time.gmtime())}")
         split = stage("breakdown", lambda: breakdown(pool, subs, ours))
     peers = {} if args.no_peers else {
-        p: stage(p, lambda p=p, py=py, repo=repo: run_peer(p, py, repo, subs, args.workers))
+        p: stage(p, lambda p=p, py=py, repo=repo: run_peer(p, py, repo, subs, args.workers, heavy))
         for p, (py, repo) in _peer_args(args).items()}
     env = {"machine": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version(),
            "workers": args.workers, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "commit": judged_at, "load": os.getloadavg()[0], "argv": argv if argv is not None else sys.argv[1:]}
     result = {"env": env, "check_only": check_only, "native": native, "native_seconds": native_s, "ours": ours,
-              "ours_seconds": ours_s, "breakdown": split, "peers": peers,
+              "ours_seconds": ours_s, "ours_quick_seconds": quick_s, "heavy": sorted(heavy), "breakdown": split,
+              "peers": peers,
               "subs": {s["id"]: {k: s.get(k) for k in ("group", "intended", "why", "mutation", "fn_name")}
                        | {"tests": len(s["inputs"])} for s in subs}}
     text = report(result, corpus)
