@@ -35,6 +35,7 @@ from acereason.rl.recipe import Recipe, StageCfg
 from acereason.rl.rewards import RewardFn, load_reward_fn
 from acereason.rl.rundir import check_resume, has_run, write_record
 from acereason.rl.seeding import derived_seed
+from acereason.rl.stage_state import RunState, StageState
 from acereason.rl.step import (
     Rollouts,
     collect_rollouts,
@@ -108,51 +109,55 @@ class Trainer:
         self.generator_factory = generator_factory
         self.progress = progress
         self.ckpt_dir = self.out / "checkpoints"
-        self.state: dict[str, Any] = {"stage_index": 0, "global_step": 0, "stages": {}}
+        self.state = RunState()  # the run's progress; only this class changes it
         self._optim_state: dict[str, Any] | None = None
         self._gen: Any = None
         self._prompt_limit: int | None = None  # max_prompt_tokens of a stage that left-truncates prompts
         self.out.mkdir(parents=True, exist_ok=True)
         if resume:
             self._resume()
-        write_record(self.out, recipe, changes, self.state["global_step"])
-        self.log = MetricsLogger(self.out, truncate_after=self.state["global_step"] if resume else None)
+        write_record(self.out, recipe, changes, self.state.global_step)
+        self.log = MetricsLogger(self.out, truncate_after=self.state.global_step if resume else None)
 
     # ----------------------------------------------------------------------------------------- state
     def _resume(self) -> None:
         path = latest_checkpoint(self.ckpt_dir)
         if path is None:  # killed before the first checkpoint: the run starts again from step 0
             return
-        self.state, self._optim_state = load_checkpoint(path, self.model)
+        state, self._optim_state = load_checkpoint(path, self.model)
+        self.state = RunState.from_json(state, path / "state.json")
         set_rng_states(self._optim_state["rng"])
         # An extended stage was finished under its old length: reopen it (and go back to it) so that
         # the added steps or epochs really train. Unchanged recipes never reach this (check_resume).
         for index, stage in enumerate(self.recipe.stages):
-            st = self.state["stages"].get(stage.name)
-            if st and st.get("done") and not self._stage_finished(stage, st):
-                st["done"] = False
-                self.state["stage_index"] = min(self.state["stage_index"], index)
-
-    def _stage_state(self, stage: StageCfg) -> dict[str, Any]:
-        return self.state["stages"].setdefault(stage.name, {
-            "step": 0, "epoch": 0, "pos": 0, "active": None, "solved_this_epoch": [], "history": {},
-            "temperature": None, "done": False, "filtered": {},
-        })
+            st = self.state.stages.get(stage.name)
+            if st is not None and st.done and not st.finished(stage):
+                st.done = False
+                self.state.stage_index = min(self.state.stage_index, index)
 
     def _checkpoint(self, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
-        save_checkpoint(self.ckpt_dir, self.state["global_step"], self.model, optimizer, scheduler, self.state,
-                        keep=self.cfg.keep_checkpoints)
+        save_checkpoint(self.ckpt_dir, self.state.global_step, self.model, optimizer, scheduler,
+                        self.state.to_json(), keep=self.cfg.keep_checkpoints)
+
+    def _load_problems(self, stage: StageCfg, replay: bool = False) -> list[Problem]:
+        """The stage's (or its replay) problems; :mod:`~acereason.rl.data` reads and fills a JSON view of the state
+        (pass history of ``only_unsolved_from``; the stage's ``load_dropped`` counts, kept once set)."""
+        view = self.state.to_json()
+        problems = load_stage_problems(self.recipe, stage, view, replay=replay)
+        if not replay:
+            self.state.stage(stage.name).load_dropped = dict(view["stages"][stage.name]["load_dropped"])
+        return problems
 
     # ----------------------------------------------------------------------------------------- run
     def run(self) -> dict[str, Any]:
-        """Train every remaining stage; returns the final trainer state."""
+        """Train every remaining stage; returns the final trainer state in its checkpoint (JSON) form."""
         try:
-            for index in range(self.state["stage_index"], len(self.recipe.stages)):
-                self.state["stage_index"] = index
+            for index in range(self.state.stage_index, len(self.recipe.stages)):
+                self.state.stage_index = index
                 self._run_stage(index, self.recipe.stages[index])
         finally:
             self.log.close()
-        return self.state
+        return self.state.to_json()
 
     def _messages(self, problems: Sequence[Problem]) -> list[list[dict[str, str]]]:
         c = self.cfg
@@ -222,73 +227,65 @@ class Trainer:
         return Rollouts(list(problems), outs, grouped, t1 - t0, time.perf_counter() - t1, truncated)
 
     def _run_stage(self, index: int, stage: StageCfg) -> None:
-        st = self._stage_state(stage)
-        if st["done"]:
+        st = self.state.stage(stage.name)
+        if st.done:
             return
-        pool = load_stage_problems(self.recipe, stage, self.state)
+        pool = self._load_problems(stage)
         by_id = {p.id: p for p in pool}
         self._prompt_limit = stage.max_prompt_tokens if stage.prompt_overflow == "truncate_left" else None
-        if st["active"] is None:
+        if st.active is None:
             fitting, too_long = self._fitting_prompts(stage, pool)
-            st["active"], st["filtered"] = select_entry_prompts(self._rollouts, stage, index, fitting, self.cfg.seed,
-                                                                self.cfg.generation_batch_size,
-                                                                st.get("load_dropped", {}))
+            st.active, st.filtered = select_entry_prompts(self._rollouts, stage, index, fitting, self.cfg.seed,
+                                                          self.cfg.generation_batch_size, st.load_dropped or {})
             if too_long:
-                st["filtered"]["prompt_too_long"] = too_long
-        replay = load_stage_problems(self.recipe, stage, self.state, replay=True) if stage.replay_data else []
+                st.filtered["prompt_too_long"] = too_long
+        replay = self._load_problems(stage, replay=True) if stage.replay_data else []
         replay, _ = self._fitting_prompts(stage, replay)
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=stage.lr, betas=self.cfg.adam_betas,
                                       weight_decay=self.cfg.weight_decay)
         warm = max(self.cfg.warmup_steps, 0)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (warm + 1)))
-        if self._optim_state is not None and self.state.get("optim_stage") == stage.name:  # resuming mid-stage
+        if self._optim_state is not None and self.state.optim_stage == stage.name:  # resuming mid-stage
             optimizer.load_state_dict(self._optim_state["optimizer"])
             if self._optim_state.get("scheduler"):
                 scheduler.load_state_dict(self._optim_state["scheduler"])
         self._optim_state = None
-        self.state["optim_stage"] = stage.name
+        self.state.optim_stage = stage.name
         ref_model = None
         if self.cfg.kl_coef > 0:
             ref_model = copy.deepcopy(self.model).eval()
             for p in ref_model.parameters():
                 p.requires_grad_(False)
-        if st["temperature"] is None:
-            st["temperature"] = stage.temperature_at(st["epoch"])
-        with Tracker(stage.name, stage.steps, unit="steps", enabled=self.progress, initial=st["step"]) as bar:
-            while not self._stage_finished(stage, st):
-                order = self._epoch_order(stage, index, st)
-                if st["pos"] >= len(order):
+        if st.temperature is None:
+            st.temperature = stage.temperature_at(st.epoch)
+        with Tracker(stage.name, stage.steps, unit="steps", enabled=self.progress, initial=st.step) as bar:
+            while not st.finished(stage):
+                order = self._epoch_order(index, st)
+                if st.pos >= len(order):
                     self._end_epoch(stage, st, optimizer, scheduler)
                     continue
-                take = order[st["pos"]: st["pos"] + stage.prompts_per_step]
-                st["pos"] += len(take)
+                # The step's prompts and any resampling rounds' (draw) come from st.take: one position, one mover.
+                take = st.take(order, stage.prompts_per_step)
                 metrics = self._step(stage, index, st, [by_id[i] for i in take], replay, optimizer, scheduler,
-                                     ref_model, lambda k, order=order: [by_id[i] for i in self._advance(st, order, k)])
-                bar.update(st["step"], info=self._step_info(stage, st, metrics))
-                if self.state["global_step"] % self.cfg.checkpoint_every == 0:
+                                     ref_model, lambda k, order=order: [by_id[i] for i in st.take(order, k)])
+                bar.update(st.step, info=self._step_info(stage, st, metrics))
+                if self.state.global_step % self.cfg.checkpoint_every == 0:
                     self._checkpoint(optimizer, scheduler)
-        st["done"] = True
-        self.state["stage_index"] = index + 1
+        st.done = True
+        self.state.stage_index = index + 1
         self._checkpoint(optimizer, scheduler)
         self._export_stage(index, stage)
 
-    @staticmethod
-    def _advance(st: dict[str, Any], order: list[str], k: int) -> list[str]:
-        """The next (up to) ``k`` prompt ids of the epoch's order; the stage position moves past them."""
-        take = order[st["pos"]: st["pos"] + k]
-        st["pos"] += len(take)
-        return take
-
-    def _step(self, stage: StageCfg, index: int, st: dict[str, Any], problems: list[Problem],
+    def _step(self, stage: StageCfg, index: int, st: StageState, problems: list[Problem],
               replay: list[Problem], optimizer: Any, scheduler: Any, ref_model: Any,
               draw: Any) -> dict[str, Any]:
         """One GRPO step through :mod:`acereason.rl.step`'s functions; the trainer records its effects on the state
         (pass history, solved prompts, temperature, step counters) and logs its metrics."""
         cfg = self.cfg
         t_start = time.perf_counter()
-        step = self.state["global_step"] + 1
-        group_size = stage.group_size_at(st["epoch"])
-        temperature = float(st["temperature"])
+        step = self.state.global_step + 1
+        group_size = stage.group_size_at(st.epoch)
+        temperature = float(st.temperature if st.temperature is not None else stage.temperature_at(st.epoch))
         batch = replay_mix(stage, problems, replay, derived_seed(cfg.seed, index, step, 7))
         replay_ids = {p.id for p in batch[len(problems):]}
         rollouts = collect_rollouts(self._rollouts, stage, batch, group_size, temperature, (cfg.seed, index, step),
@@ -296,11 +293,7 @@ class Trainer:
         stage_ids = {p.id for p in rollouts.problems} - replay_ids
         scored = score_groups(rollouts, stage_ids, stage, cfg.advantage)
         for pid, solved, total in scored.passes:
-            h = st["history"].setdefault(pid, [0, 0])
-            h[0] += solved
-            h[1] += total
-            if solved == total and pid not in st["solved_this_epoch"]:
-                st["solved_this_epoch"].append(pid)
+            st.record_group(pid, solved, total)
         t_train0 = time.perf_counter()
         autocast = torch.bfloat16 if self.recipe.model.bf16_autocast else None
         stats, first = update_policy(self.model, optimizer, scheduler, scored.samples, self.tokenizer.pad_token_id,
@@ -308,11 +301,11 @@ class Trainer:
         t_train = time.perf_counter() - t_train0
         new_temperature = next_temperature(stage, temperature, stats)
         if new_temperature is not None:
-            st["temperature"] = new_temperature
-        st["step"] += 1
-        self.state["global_step"] = step
-        head = {"step": step, "stage": stage.name, "stage_index": index, "stage_step": st["step"], "epoch": st["epoch"]}
-        prompts = {"active": len(st["active"]), "filtered": sum(st["filtered"].values())}
+            st.temperature = new_temperature
+        st.step += 1
+        self.state.global_step = step
+        head = {"step": step, "stage": stage.name, "stage_index": index, "stage_step": st.step, "epoch": st.epoch}
+        prompts = {"active": len(st.active or []), "filtered": sum(st.filtered.values())}
         metrics = step_metrics(head, rollouts, scored, stats, first, optimizer.param_groups[0]["lr"], temperature,
                                group_size, prompts, t_train, t_start)
         self.log.log(metrics)
@@ -326,32 +319,22 @@ class Trainer:
         return [p for p, ok in zip(problems, fits, strict=True) if ok], fits.count(False)
 
     @staticmethod
-    def _step_info(stage: StageCfg, st: dict[str, Any], m: dict[str, Any]) -> str:
+    def _step_info(stage: StageCfg, st: StageState, m: dict[str, Any]) -> str:
         """The per-step progress text: one plain stderr line per step when stderr is not a terminal."""
-        epoch = f"epoch {st['epoch'] + 1}/{stage.epochs}  " if stage.epochs is not None else ""
+        epoch = f"epoch {st.epoch + 1}/{stage.epochs}  " if stage.epochs is not None else ""
         return (f"{epoch}reward {m['reward/mean']:.3f}  len {m['response/length_mean']:.0f}  "
                 f"mixed {m['groups/mixed_frac']:.2f}  {m['time/step']:.1f}s")
 
-    def _stage_finished(self, stage: StageCfg, st: dict[str, Any]) -> bool:
-        if stage.steps is not None:
-            return st["step"] >= stage.steps or not st["active"]
-        return st["epoch"] >= (stage.epochs or 0) or not st["active"]
-
-    def _epoch_order(self, stage: StageCfg, index: int, st: dict[str, Any]) -> list[str]:
-        order = sorted(st["active"])
-        random.Random(derived_seed(self.cfg.seed, index, st["epoch"])).shuffle(order)
+    def _epoch_order(self, index: int, st: StageState) -> list[str]:
+        """This epoch's prompt order: the active ids shuffled by ``(seed, stage index, epoch)``."""
+        order = sorted(st.active or [])
+        random.Random(derived_seed(self.cfg.seed, index, st.epoch)).shuffle(order)
         return order
 
-    def _end_epoch(self, stage: StageCfg, st: dict[str, Any], optimizer: Any, scheduler: Any) -> None:
-        if stage.remove_solved_each_epoch and st["solved_this_epoch"]:
-            solved = set(st["solved_this_epoch"])
-            st["active"] = [i for i in st["active"] if i not in solved]
-            st["filtered"]["solved_every_rollout"] = st["filtered"].get("solved_every_rollout", 0) + len(solved)
-        st["solved_this_epoch"] = []
-        st["epoch"] += 1
-        st["pos"] = 0
+    def _end_epoch(self, stage: StageCfg, st: StageState, optimizer: Any, scheduler: Any) -> None:
+        st.next_epoch(stage.remove_solved_each_epoch)
         if stage.temperature_schedule:
-            st["temperature"] = stage.temperature_at(st["epoch"])
+            st.temperature = stage.temperature_at(st.epoch)
         self._checkpoint(optimizer, scheduler)  # epoch boundaries are resume points too
 
     def _export_stage(self, index: int, stage: StageCfg) -> None:
@@ -361,7 +344,7 @@ class Trainer:
         self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
         write_json(path / "stage.json", {"stage": stage.name, "index": index,
-                                         "global_step": self.state["global_step"]}, indent=None)
+                                         "global_step": self.state.global_step}, indent=None)
 
 
 __all__ = ["TIME_KEYS", "Trainer", "load_policy", "pick_device"]
