@@ -16,14 +16,14 @@ to a half of a same-platform training set while removing nothing that was copied
   training set many times makes all its n-grams frequent there, but each copy still covers the item.
   Benchmark items shorter than n words are matched whole and never count as boilerplate.
 
-For code, statements are first reduced by :func:`code_statement` (section headers, the input-format block,
-constraint blocks and example labels removed), on both sides, so the platform scaffolding never forms
-n-grams at all.
+For code, statements are first reduced by :func:`~acereason.curate.decontam_code.code_statement` (section
+headers, the input-format block, constraint blocks and example labels removed), on both sides, so the
+platform scaffolding never forms n-grams at all. The interval arithmetic of the specific overlap lives in
+:mod:`acereason.curate.decontam_overlap`.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,73 +32,15 @@ from typing import Any
 import numpy as np
 
 from acereason.curate.decontam import BATCH_CHARS, BenchmarkItem, NgramIndex
+from acereason.curate.decontam_code import SCAFFOLD_WORDS, STOCK_SENTENCES, code_statement, code_statements
+from acereason.curate.decontam_overlap import _distinct, _first_of_runs, specific_overlap
 from acereason.schema import Problem
 
-# -- code statement normalisation ----------------------------------------------------------------------
-
-# Patterns run on the lowercased statement (the n-gram view is lowercase anyway), case-sensitively, and
-# line-anchored ones start with a literal newline (a newline is put in front of the text) so that the regex
-# engine scans for that literal instead of trying every position: this is what keeps the stripping cheap.
-# The input-format block ("input\n\nthe input is given ... format:\nn m\na_1 ... a_n") up to "output".
-_INPUT_BLOCK = re.compile(r"\n[ \t]*input(?:\s+format)?[ \t]*:?[ \t]*\r?\n.*?(?=\n[ \t]*output(?:\s+format)?[ \t]*:?"
-                          r"[ \t]*\r?(?:\n|\Z))", re.S)
-# A constraint block: the header and every line up to the next header (or the end).
-_CONSTRAINTS = re.compile(r"\n[ \t]*constraints?[ \t]*:?[ \t]*\r?\n.*?(?=\n[ \t]*(?:sample\s+input|examples?\b|"
-                          r"input\b|output\b|notes?\b|follow[- ]?up)|\Z)", re.S)
-# The same patterns over a batch joined with NUL separators (one regex call per batch): the block bodies stop
-# at a NUL and the end of a document is a NUL, so no match crosses from one document into the next.
-_INPUT_BLOCK_JOINED = re.compile(_INPUT_BLOCK.pattern.replace(".*?", r"[^\x00]*?").replace(r"|\Z", r"|\x00|\Z"))
-_CONSTRAINTS_JOINED = re.compile(_CONSTRAINTS.pattern.replace(".*?", r"[^\x00]*?").replace(r"|\Z", r"|\x00|\Z"))
-# Scaffolding words are left out wherever they stand (by the index's tokenizer, on both sides, when a
-# benchmark is code), not only as header lines or labels: an edited copy whose whitespace or punctuation moved
-# ("sample\ninput 1", "input! nums = ...") then reduces to the same words as the benchmark item, where a
-# line-anchored header/label pattern kept them on one side only.
-SCAFFOLD_WORDS = ("input", "output", "explanation", "example", "examples", "sample", "constraint", "constraints",
-                  "note", "notes")
-# Stock sentences, each with and without its closing punctuation (the longer form first, so
-# ``str.replace`` removes what the alternation ``format:?`` would; the phrases never overlap one another).
-# Plain substring replaces: a regex alternation tried at every "t", "a" and "p" cost more than the scan.
-STOCK_SENTENCES = ("the input is given from standard input in the following format:",
-                   "the input is given from standard input in the following format",
-                   "all the input values are integers.", "all the input values are integers",
-                   "all input values are integers.", "all input values are integers",
-                   "print the answer.", "print the answer",
-                   "the input consists of multiple test cases.", "the input consists of multiple test cases")
-
-
-def code_statement(text: str) -> str:
-    """A code statement without its platform scaffolding, lowercased: the input-format block, constraint
-    blocks and stock sentences. The scaffolding words (:data:`SCAFFOLD_WORDS`: section headers "Sample Input
-    1", "Example 2:", labels "Input:", "Explanation:") are left out by the index's tokenizer. The story, the
-    output description, the sample data and the explanations stay."""
-    text = "\n" + text.lower()
-    if "input" in text:
-        text = _INPUT_BLOCK.sub("\n", text)
-    if "constraint" in text:
-        text = _CONSTRAINTS.sub("\n", text)
-    return _strip_stock(text)
-
-
-def _strip_stock(text: str) -> str:
-    for stock in STOCK_SENTENCES:
-        if stock in text:
-            text = text.replace(stock, " ")
-    return text
-
-
-def code_statements(texts: Sequence[str]) -> list[str]:
-    """:func:`code_statement` of every text, computed on the batch joined by NUL separators: one lowercase,
-    one call per pattern and one replace per stock sentence for the whole batch (the per-text calls cost
-    more than the scan). Equal to the per-text function; a text holding a NUL itself takes that path."""
-    if not texts:
-        return []
-    if any("\x00" in t for t in texts):
-        return [code_statement(t) for t in texts]
-    joined = "\n" + "\x00\n".join([t.lower() for t in texts])  # per text: an ASCII text keeps the fast path
-    joined = _INPUT_BLOCK_JOINED.sub("\n", joined)
-    joined = _CONSTRAINTS_JOINED.sub("\n", joined)
-    return _strip_stock(joined).split("\x00")
-
+# Code-statement reduction and the overlap arithmetic live in their own modules; their public names stay
+# importable from here (the decision's one entry point).
+__all__ = ["SCAFFOLD_WORDS", "STOCK_SENTENCES", "Audit", "BoilerplateSettings", "Decontaminator", "RunHits",
+           "ShortHits", "ShortItemMatcher", "Verdict", "code_statement", "code_statements", "specific_overlap",
+           "statement", "statements"]
 
 # -- settings and the decision -------------------------------------------------------------------------
 
@@ -499,74 +441,6 @@ class Decontaminator:
         hits = self.scan(texts)
         self.fit(hits)
         return self.decide(hits, texts, audit)
-
-
-def _distinct(sorted_values: np.ndarray) -> np.ndarray:
-    """The distinct values of a sorted array (``np.unique`` without its hash table or second sort)."""
-    return sorted_values[_first_of_runs(sorted_values)]
-
-
-def _first_of_runs(values: np.ndarray) -> np.ndarray:
-    """Boolean mask of the entries of a grouped array that differ from the one before (the first of each run)."""
-    first = np.ones(len(values), dtype=bool)
-    if len(values) > 1:
-        np.not_equal(values[1:], values[:-1], out=first[1:])
-    return first
-
-
-def _merge(start: np.ndarray, n: int, group: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Union of the intervals ``[start, start + n)`` (sorted by ``start`` within each run of ``group``):
-    the merged intervals' starts and ends and the index of the first input interval of each. O(len), no
-    expansion to words: with one length ``n`` and sorted starts, each interval's end is the largest so far."""
-    if not len(start):
-        z = np.zeros(0, np.int64)
-        return z, z, z
-    run = np.ones(len(start), dtype=bool)
-    run[1:] = start[1:] > start[:-1] + n
-    if group is not None:
-        run |= _first_of_runs(group)
-    at = np.flatnonzero(run)
-    last = np.append(at[1:] - 1, len(start) - 1)
-    return start[at], start[last] + n, at
-
-
-def specific_overlap(doc: np.ndarray, pos: np.ndarray, owner: np.ndarray, bp_doc: np.ndarray, bp_pos: np.ndarray,
-                     n: int, n_items: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per (document, item) pair: how many words of the document are covered by the pair's ``n``-word windows
-    (``doc``, ``pos``, ``owner``; sorted by document, then word) and by no boilerplate window (``bp_doc``,
-    ``bp_pos``; sorted likewise). Returns (documents, items, word counts), pairs ordered by document then
-    item, only pairs with a count > 0.
-
-    An interval union over sorted window starts, in O(hits): the pair's windows merge into disjoint
-    intervals, the boilerplate windows of each document likewise, and the words of a pair's interval
-    ``[a, b)`` under boilerplate are ``C(b) - C(a)``, ``C`` the cumulative boilerplate measure (one
-    ``searchsorted``). Positions are global (``document << 32 | word``), so documents never mix."""
-    z = np.zeros(0, np.int64)
-    if not len(doc):
-        return z, z, z
-    g = (doc.astype(np.int64) << np.int64(32)) | pos
-    pair = doc.astype(np.int64) * n_items + owner
-    by_pair = np.argsort(pair, kind="stable")  # (document, item, word)
-    g, pair = g[by_pair], pair[by_pair]
-    a, b, at = _merge(g, n, pair)
-    covered = b - a
-    bg = (bp_doc.astype(np.int64) << np.int64(32)) | bp_pos
-    if len(bg):
-        ba, bb, _ = _merge(bg, n)
-        before = np.concatenate(([0], np.cumsum(bb - ba)))  # boilerplate words before each merged interval
-
-        def cum(x: np.ndarray) -> np.ndarray:
-            j = np.searchsorted(ba, x, side="right") - 1
-            inside = np.minimum(x, bb[np.maximum(j, 0)]) - ba[np.maximum(j, 0)]
-            return np.where(j >= 0, before[np.maximum(j, 0)] + inside, 0)
-
-        covered = covered - (cum(b) - cum(a))
-    run_pair = pair[at]
-    first = np.flatnonzero(_first_of_runs(run_pair))
-    count = np.add.reduceat(covered, first)
-    keep = count > 0
-    p = run_pair[first][keep]
-    return p // n_items, p % n_items, count[keep]
 
 
 def statement(text: str, domain: str, settings: BoilerplateSettings) -> str:

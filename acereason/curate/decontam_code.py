@@ -1,0 +1,74 @@
+"""Code statements without their platform scaffolding, for n-gram decontamination.
+
+Used by :mod:`acereason.curate.decontam_boilerplate` on both sides (benchmark and training): the
+input-format block, constraint blocks and stock sentences are removed here, and the scaffolding words are
+left out by the index's tokenizer, so a platform's template never forms n-grams at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+# Patterns run on the lowercased statement (the n-gram view is lowercase anyway), case-sensitively, and
+# line-anchored ones start with a literal newline (a newline is put in front of the text) so that the regex
+# engine scans for that literal instead of trying every position: this is what keeps the stripping cheap.
+# The input-format block ("input\n\nthe input is given ... format:\nn m\na_1 ... a_n") up to "output".
+_INPUT_BLOCK = re.compile(r"\n[ \t]*input(?:\s+format)?[ \t]*:?[ \t]*\r?\n.*?(?=\n[ \t]*output(?:\s+format)?[ \t]*:?"
+                          r"[ \t]*\r?(?:\n|\Z))", re.S)
+# A constraint block: the header and every line up to the next header (or the end).
+_CONSTRAINTS = re.compile(r"\n[ \t]*constraints?[ \t]*:?[ \t]*\r?\n.*?(?=\n[ \t]*(?:sample\s+input|examples?\b|"
+                          r"input\b|output\b|notes?\b|follow[- ]?up)|\Z)", re.S)
+# The same patterns over a batch joined with NUL separators (one regex call per batch): the block bodies stop
+# at a NUL and the end of a document is a NUL, so no match crosses from one document into the next.
+_INPUT_BLOCK_JOINED = re.compile(_INPUT_BLOCK.pattern.replace(".*?", r"[^\x00]*?").replace(r"|\Z", r"|\x00|\Z"))
+_CONSTRAINTS_JOINED = re.compile(_CONSTRAINTS.pattern.replace(".*?", r"[^\x00]*?").replace(r"|\Z", r"|\x00|\Z"))
+# Scaffolding words are left out wherever they stand (by the index's tokenizer, on both sides, when a
+# benchmark is code), not only as header lines or labels: an edited copy whose whitespace or punctuation moved
+# ("sample\ninput 1", "input! nums = ...") then reduces to the same words as the benchmark item, where a
+# line-anchored header/label pattern kept them on one side only.
+SCAFFOLD_WORDS = ("input", "output", "explanation", "example", "examples", "sample", "constraint", "constraints",
+                  "note", "notes")
+# Stock sentences, each with and without its closing punctuation (the longer form first, so
+# ``str.replace`` removes what the alternation ``format:?`` would; the phrases never overlap one another).
+# Plain substring replaces: a regex alternation tried at every "t", "a" and "p" cost more than the scan.
+STOCK_SENTENCES = ("the input is given from standard input in the following format:",
+                   "the input is given from standard input in the following format",
+                   "all the input values are integers.", "all the input values are integers",
+                   "all input values are integers.", "all input values are integers",
+                   "print the answer.", "print the answer",
+                   "the input consists of multiple test cases.", "the input consists of multiple test cases")
+
+
+def code_statement(text: str) -> str:
+    """A code statement without its platform scaffolding, lowercased: the input-format block, constraint
+    blocks and stock sentences. The scaffolding words (:data:`SCAFFOLD_WORDS`: section headers "Sample Input
+    1", "Example 2:", labels "Input:", "Explanation:") are left out by the index's tokenizer. The story, the
+    output description, the sample data and the explanations stay."""
+    text = "\n" + text.lower()
+    if "input" in text:
+        text = _INPUT_BLOCK.sub("\n", text)
+    if "constraint" in text:
+        text = _CONSTRAINTS.sub("\n", text)
+    return _strip_stock(text)
+
+
+def _strip_stock(text: str) -> str:
+    for stock in STOCK_SENTENCES:
+        if stock in text:
+            text = text.replace(stock, " ")
+    return text
+
+
+def code_statements(texts: Sequence[str]) -> list[str]:
+    """:func:`code_statement` of every text, computed on the batch joined by NUL separators: one lowercase,
+    one call per pattern and one replace per stock sentence for the whole batch (the per-text calls cost
+    more than the scan). Equal to the per-text function; a text holding a NUL itself takes that path."""
+    if not texts:
+        return []
+    if any("\x00" in t for t in texts):
+        return [code_statement(t) for t in texts]
+    joined = "\n" + "\x00\n".join([t.lower() for t in texts])  # per text: an ASCII text keeps the fast path
+    joined = _INPUT_BLOCK_JOINED.sub("\n", joined)
+    joined = _CONSTRAINTS_JOINED.sub("\n", joined)
+    return _strip_stock(joined).split("\x00")
