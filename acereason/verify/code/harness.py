@@ -47,7 +47,7 @@ import time
 import traceback
 from typing import Any
 
-from . import wire
+from . import sandbox, wire
 from .harness_proc import (
     Snapshot,
     _die_with_parent,
@@ -269,6 +269,7 @@ class Runner:
         os.mkdir(work, 0o700)  # each test starts in an empty working directory
         pid = os.fork()
         if pid == 0:
+            sandbox.set_name("judge-C")
             self._child(prog, i, test["t"], args, in_path, out_path, work)  # never returns
         status, cpu, timed_out = wait_child(pid, self.wall_limit)
         if self.sweep:
@@ -299,6 +300,7 @@ class Runner:
         prog_r, prog_w = os.pipe()
         pid = os.fork()
         if pid == 0:
+            sandbox.set_name("judge-C")
             os.close(prog_r)
             self._test_loop(prog, start, end, prog_w)  # never returns
         os.close(prog_w)

@@ -82,6 +82,12 @@ def prctl(option: int, arg: int) -> None:
                        ctypes.c_ulong(0)), "prctl")
 
 
+def set_name(name: str) -> None:
+    """Name the calling process (``PR_SET_NAME``: what ``ps``/``top``/``perf`` show), best effort."""
+    buf = ctypes.create_string_buffer(name.encode()[:15])
+    _libc.prctl(ctypes.c_int(15), buf, ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
 def _bind_ro(src: str, dst: str) -> None:
     if os.path.isdir(src):
         os.makedirs(dst, exist_ok=True)

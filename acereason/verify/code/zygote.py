@@ -19,6 +19,7 @@ runs on request and when the judge goes away (EOF on its control socket).
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -149,6 +150,8 @@ class Zygote:
         self.leftover_dirs: list[str] = []
         with contextlib.suppress(OSError):
             sandbox.prctl(sandbox.PR_SET_CHILD_SUBREAPER, 1)
+        gc.collect()
+        gc.freeze()  # every run is forked from here: their collectors then never touch (copy) this heap
 
     def serve(self) -> None:
         """Answer spawn/end requests until the judge closes the control socket, then kill everything."""
@@ -283,6 +286,7 @@ def supervise(req: dict, fds: list[int], run_dir: str, prelude_ns: dict, layers:
     pipes until the judge writes the job, so forking and namespace set-up are off the critical path.
     """
     job_r, res_w, tjob_r, tres_w = fds
+    sandbox.set_name("judge-R")
     sandbox.die_with_parent()
     uid, tuid = int(req["uid"]), int(req["tuid"])
     os.mkdir(run_dir, 0o700)
@@ -295,6 +299,7 @@ def supervise(req: dict, fds: list[int], run_dir: str, prelude_ns: dict, layers:
     if upid == 0:
         code = 1
         try:
+            sandbox.set_name("judge-U")
             os.close(tjob_r)
             os.close(tres_w)
             rpc_t.close()
@@ -361,6 +366,7 @@ def run_program(job_r: int, res_w: int, rpc_fd: int, run_dir: str, uid: int, pre
     """L: wait for the job, enter the program's sandbox and run its tests; never returns."""
     code = 1
     try:
+        sandbox.set_name("judge-L")
         sandbox.die_with_parent()
         job = wire.read_msg(job_r)
         os.close(job_r)
@@ -417,6 +423,7 @@ def main() -> None:
     ctl = socket.socket(fileno=int(sys.argv[1]))
     config = json.loads(sys.argv[2])
     sys.set_int_max_str_digits(0)
+    sandbox.set_name("judge-zygote")
     sandbox.set_default_thread_stack(8)
     Zygote(ctl, config).serve()
     os._exit(0)
