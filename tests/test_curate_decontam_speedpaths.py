@@ -1,5 +1,6 @@
-"""The tokenizer's fast paths against plain references: sparse nonzero, run-copy deletion, batched number
-folding with document separators, and the scaffold-word drop (which a shadowed variable once disabled)."""
+"""The decontamination fast paths against plain references: run-copy deletion, batched number folding with
+document separators, the scaffold-word drop (which a shadowed variable once disabled), the top-bit bit-set
+prefilter, window hashes from given pairs, and the short matcher's padded windows."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from acereason.curate.decontam_boilerplate import SCAFFOLD_WORDS
-from acereason.curate.decontam_hash import _B, _delete, _mix, _nonzero_sparse, tokenize_batch
+from acereason.curate.decontam_hash import _B, _delete, _mix, tokenize_batch
 from acereason.curate.normalize import word_tokens
 
 from .test_curate_decontam_equiv import reference_number_format
@@ -29,15 +30,6 @@ def reference_words(text: str, drop: set[str] = frozenset()) -> list[str]:
     dropped words left out."""
     folded = reference_number_format(unicodedata.normalize("NFKC", text).lower())
     return [w for w in word_tokens(folded) if w not in drop]
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_sparse_nonzero_equals_flatnonzero(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    for length in (0, 1, 7, 8, 9, 63, 64, 1000, 4099):
-        for density in (0.0, 0.001, 0.05, 0.5, 1.0):
-            mask = rng.random(length) < density
-            assert _nonzero_sparse(mask).tolist() == np.flatnonzero(mask).tolist()
 
 
 @pytest.mark.parametrize("unit", [1, 2])
@@ -138,3 +130,19 @@ def test_short_matcher_hits_on_padded_windows_equal_in_document_pairs() -> None:
             if pair in features:
                 expected.append((d, features[pair], p))
     assert got == expected and len(expected) > 50
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_number_folding_of_long_digit_and_zero_runs(seed: int) -> None:
+    """Runs longer than the eight-character steps of the digit/zero walks (and ending at the very end)."""
+    from acereason.curate.decontam_hash import _number_format
+
+    rng = random.Random(seed)
+    pieces = ["1", "7", ".", ",", " ", "x", "{,}", "0" * 7, "0" * 8, "0" * 9, "0" * 17, "12345678", "9" * 20]
+    for _ in range(40):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        for codec, dtype in (("ascii", np.uint8), ("utf-16-le", np.uint16)):
+            drop = _number_format(np.frombuffer(text.encode(codec), dtype=dtype))
+            got = text if drop is None else "".join(c for c, d in zip(text, drop.tolist(), strict=True) if not d)
+            assert got == reference_number_format(text), text
+    assert reference_number_format("3." + "0" * 20 + " 2.5" + "0" * 12 + "1" + "0" * 9) == "3 2.50000000000001"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import numpy as np
+
 # Patterns run on the lowercased statement (the n-gram view is lowercase anyway), case-sensitively, and
 # line-anchored ones start with a literal newline (a newline is put in front of the text) so that the regex
 # engine scans for that literal instead of trying every position: this is what keeps the stripping cheap.
@@ -20,9 +22,17 @@ _INPUT_BLOCK = re.compile(r"\n[ \t]*input(?:\s+format)?[ \t]*:?[ \t]*\r?\n.*?(?=
 _CONSTRAINTS = re.compile(r"\n[ \t]*constraints?[ \t]*:?[ \t]*\r?\n.*?(?=\n[ \t]*(?:sample\s+input|examples?\b|"
                           r"input\b|output\b|notes?\b|follow[- ]?up)|\Z)", re.S)
 # The same patterns over a batch joined with NUL separators (one regex call per batch): the block bodies stop
-# at a NUL and the end of a document is a NUL, so no match crosses from one document into the next.
-_INPUT_BLOCK_JOINED = re.compile(_INPUT_BLOCK.pattern.replace(".*?", r"[^\x00]*?").replace(r"|\Z", r"|\x00|\Z"))
-_CONSTRAINTS_JOINED = re.compile(_CONSTRAINTS.pattern.replace(".*?", r"[^\x00]*?").replace(r"|\Z", r"|\x00|\Z"))
+# at a NUL and the end of a document is a NUL, so no match crosses from one document into the next. The lazy
+# body ``.*?(?=\nHEADER)`` is unrolled into whole lines, ``(?>[^\x00\n]*(?:\n(?!HEADER)[^\x00\n]*)*)``: the same
+# first stop (the first newline that starts the next header, a NUL or the end), but the look-ahead runs once
+# per line instead of once per character, and the atomic group gives nothing back when no header follows
+# (the lazy body fails there too). tests/test_curate_decontam_equiv.py compares it with the per-text patterns.
+_OUTPUT_HEADER = r"[ \t]*output(?:\s+format)?[ \t]*:?[ \t]*\r?(?:\n|\x00|\Z)"
+_NEXT_SECTION = r"[ \t]*(?:sample\s+input|examples?\b|input\b|output\b|notes?\b|follow[- ]?up)"
+_INPUT_BLOCK_JOINED = re.compile(r"\n[ \t]*input(?:\s+format)?[ \t]*:?[ \t]*\r?\n"
+                                 rf"(?>[^\x00\n]*(?:\n(?!{_OUTPUT_HEADER})[^\x00\n]*)*)(?=\n{_OUTPUT_HEADER})")
+_CONSTRAINTS_JOINED = re.compile(r"\n[ \t]*constraints?[ \t]*:?[ \t]*\r?\n"
+                                 rf"(?>[^\x00\n]*(?:\n(?!{_NEXT_SECTION})[^\x00\n]*)*)(?=\n{_NEXT_SECTION}|\x00|\Z)")
 # Scaffolding words are left out wherever they stand (by the index's tokenizer, on both sides, when a
 # benchmark is code), not only as header lines or labels: an edited copy whose whitespace or punctuation moved
 # ("sample\ninput 1", "input! nums = ...") then reduces to the same words as the benchmark item, where a
@@ -61,14 +71,44 @@ def _strip_stock(text: str) -> str:
 
 
 def code_statements(texts: Sequence[str]) -> list[str]:
-    """:func:`code_statement` of every text, computed on the batch joined by NUL separators: one lowercase,
-    one call per pattern and one replace per stock sentence for the whole batch (the per-text calls cost
-    more than the scan). Equal to the per-text function; a text holding a NUL itself takes that path."""
+    """:func:`code_statement` of every text, computed on the batch joined by NUL separators: one call per
+    pattern for the whole batch (the per-text calls cost more than the scan), ASCII texts joined apart from
+    the others (a joined str takes the widest character kind of its parts, and the scans are slower on
+    wider kinds), stock sentences removed from only the texts that hold one. Equal to the per-text function;
+    a text holding a NUL itself takes that path."""
     if not texts:
         return []
     if any("\x00" in t for t in texts):
         return [code_statement(t) for t in texts]
+    out: list[str] = [""] * len(texts)
+    ascii_idx = [i for i, t in enumerate(texts) if t.isascii()]
+    other_idx = [i for i, t in enumerate(texts) if not t.isascii()] if len(ascii_idx) < len(texts) else []
+    for group in (ascii_idx, other_idx):
+        if group:
+            for i, t in zip(group, _joined_statements([texts[i] for i in group]), strict=True):
+                out[i] = t
+    return out
+
+
+_STOCK_BASES = tuple(dict.fromkeys(s.rstrip(".:") for s in STOCK_SENTENCES))  # every stock sentence holds one
+
+
+def _joined_statements(texts: list[str]) -> list[str]:
     joined = "\n" + "\x00\n".join([t.lower() for t in texts])  # per text: an ASCII text keeps the fast path
     joined = _INPUT_BLOCK_JOINED.sub("\n", joined)
     joined = _CONSTRAINTS_JOINED.sub("\n", joined)
-    return _strip_stock(joined).split("\x00")
+    parts = joined.split("\x00")
+    # Stock sentences: find the texts holding one (a text without any base phrase holds no stock sentence,
+    # and a replacement only happens in a text that holds one), then strip those texts one at a time: ten
+    # substring scans of a few texts instead of ten replaces, each copying the whole batch.
+    starts = np.cumsum([0] + [len(p) + 1 for p in parts[:-1]])
+    hit: set[int] = set()
+    for base in _STOCK_BASES:
+        at = joined.find(base)
+        while at >= 0:
+            d = int(np.searchsorted(starts, at, side="right")) - 1
+            hit.add(d)
+            at = joined.find(base, int(starts[d + 1]) if d + 1 < len(starts) else len(joined))
+    for d in hit:
+        parts[d] = _strip_stock(parts[d])
+    return parts

@@ -109,17 +109,6 @@ def _nfkc(text: str) -> str:
 _WORD_TABLE16: list[np.ndarray] = []
 
 
-def _nonzero_sparse(mask: np.ndarray) -> np.ndarray:
-    """``np.flatnonzero`` for a mostly-False bool mask: numpy's nonzero walks it one byte at a time, so scan
-    it as uint64 words (8 flags each) and look inside only the few words that are not zero."""
-    full = len(mask) // 8 * 8
-    words = np.flatnonzero(mask[:full].view(np.uint64))
-    if len(words) * 4 > len(mask) // 8:  # not sparse after all: the plain scan is cheaper
-        return np.flatnonzero(mask)
-    pos = (words[:, None] * 8 + np.arange(8)).ravel()
-    return np.concatenate((pos[mask[pos]], full + np.flatnonzero(mask[full:])))
-
-
 def _is_digit(units: np.ndarray) -> np.ndarray:
     """``0-9`` per code unit (uint8 or uint16: the subtraction wraps, so one unsigned compare is the range test)."""
     return (units - units.dtype.type(48)) < 10
@@ -130,7 +119,7 @@ def _number_drops(c: np.ndarray, cand: np.ndarray) -> np.ndarray:
     separator (``1,000``, ``1{,}000``) and a decimal point's trailing zeros (``3.0``, ``2.50`` keeps its 5,
     the point goes when only zeros follow), so ``1,000.0`` and ``1000`` give the same word.
 
-    ``c``: the code units followed by at least 7 zeros (so every look-ahead stays inside it); ``cand``: the
+    ``c``: the code units followed by at least 8 zeros (so every look-ahead stays inside it); ``cand``: the
     positions of ``,``, ``.`` and ``{`` in it. Only the candidates and their neighbours are read, so the
     cost is per candidate, not per character."""
     cand = cand[cand > 0]
@@ -152,19 +141,8 @@ def _number_drops(c: np.ndarray, cand: np.ndarray) -> np.ndarray:
         out.extend((b, b + 1, b + 2))
     dot = cand[(kind == 46) & d1]  # "3.0", "2.50": trailing zeros after a decimal point
     if len(dot):
-        # Walk the run of digits after each dot (all dots at once), then back over the zeros that end it.
-        # c ends in zeros (not digits), so every walk stops inside it.
-        run_end = dot + 1
-        more = np.ones(len(dot), dtype=bool)
-        while more.any():
-            more = _is_digit(c[run_end])
-            run_end = run_end + more
-        cut = run_end.copy()
-        while True:
-            back = (cut > dot + 1) & (c[cut - 1] == 48)
-            if not back.any():
-                break
-            cut = cut - back
+        run_end = _digits_end(c, dot + 1)
+        cut = _zeros_start(c, run_end, dot + 1)
         some = cut < run_end  # the zeros [cut, run_end) go, and the dot when no other digit is left
         if some.any():
             a, n = cut[some], (run_end - cut)[some]
@@ -173,9 +151,43 @@ def _number_drops(c: np.ndarray, cand: np.ndarray) -> np.ndarray:
     return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
 
 
-def _candidates(c: np.ndarray) -> np.ndarray:
-    """Positions of ``,`` ``.`` ``{`` (number formatting) and NUL (document separators) in ``c``."""
-    return _nonzero_sparse((c == 44) | (c == 46) | (c == 123) | (c == 0))
+_STEP = np.arange(8)
+
+
+def _digits_end(c: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Per position in ``start``, the end of the run of digits beginning there (``c`` ends in 8 non-digits).
+    Eight characters per step for all runs at once, so a long run costs steps / 8, not one step per digit."""
+    end = start.copy()
+    todo = np.arange(len(start))
+    while len(todo):
+        dig = _is_digit(c[end[todo, None] + _STEP])
+        full = dig.all(axis=1)
+        end[todo] += np.where(full, 8, np.argmin(dig, axis=1))  # argmin: the first non-digit of the row
+        todo = todo[full]
+    return end
+
+
+def _zeros_start(c: np.ndarray, end: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """Per run ``[floor, end)``, where the zeros that end it begin (``end`` when it does not end in 0), eight
+    characters back per step."""
+    cut = end.copy()
+    todo = np.arange(len(end))
+    while len(todo):
+        at = cut[todo, None] - 1 - _STEP
+        zero = (c[np.maximum(at, 0)] == 48) & (at >= floor[todo, None])
+        full = zero.all(axis=1)
+        cut[todo] -= np.where(full, 8, np.argmin(zero, axis=1))
+        todo = todo[full]
+    return cut
+
+
+def _candidates(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of ``,`` ``.`` ``{`` right after a digit: where a number's formatting can start; positions of
+    NUL: the document separators) in ``c``. Both masks are sparse, which numpy's nonzero scans fastest."""
+    punct = (c == 44) | (c == 46) | (c == 123)
+    punct[1:] &= _is_digit(c[:-1])
+    punct[:1] = False
+    return np.flatnonzero(punct), np.flatnonzero(c == 0)
 
 
 def _padded_units(c: np.ndarray) -> np.ndarray:
@@ -187,7 +199,7 @@ def _padded_units(c: np.ndarray) -> np.ndarray:
 def _number_format(cps: np.ndarray) -> np.ndarray | None:
     """Boolean mask of :func:`_number_drops` over ``cps`` (None when nothing goes): the tokenizer's number folding
     as a per-character view (tests compare it with a one-character-at-a-time reference)."""
-    pos = _number_drops(_padded_units(cps), _candidates(cps))
+    pos = _number_drops(_padded_units(cps), _candidates(cps)[0])
     if not len(pos):
         return None
     drop = np.zeros(len(cps), dtype=bool)
@@ -217,7 +229,7 @@ def _word_mask(c: np.ndarray) -> np.ndarray:
     np.less(c - c.dtype.type(97), 26, out=w)
     w |= _is_digit(c)
     if c.dtype == np.uint16:
-        hi = _nonzero_sparse(c >= 128)
+        hi = np.flatnonzero(c >= 128)
         if len(hi):
             w[hi] = _word_table()[c[hi]]
     return out
@@ -225,14 +237,14 @@ def _word_mask(c: np.ndarray) -> np.ndarray:
 
 def bitset_candidates(bits: np.ndarray, h: np.ndarray, shift: np.uint64) -> np.ndarray:
     """Indices of the hashes in ``h`` whose slot (their top bits, ``h >> shift``) is set in the bit set
-    ``bits`` (uint64 words). Shifts and masks in place and a word-wise scan for the few set flags: numpy's own
-    nonzero over a sparse uint64 array costs more than everything else here."""
+    ``bits`` (uint64 words). Shifts and masks in place, and the flags become a bool array before the scan:
+    numpy's nonzero over a uint64 array costs several times its bool scan (more than everything else here)."""
     slot = h >> shift
     words = bits.take((slot >> np.uint64(6)).view(np.int64))
     slot &= np.uint64(63)
     words >>= slot
     words &= np.uint64(1)
-    return _nonzero_sparse(words != 0)
+    return np.flatnonzero(words != 0)
 
 
 _DROP_BITS: dict[bytes, np.ndarray] = {}
@@ -270,10 +282,8 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
     # Eight NUL bytes after the text let the number folding look ahead without bounds checks.
     encoded = joined.encode(codec)
     padded = np.frombuffer(encoded + bytes(8 * unit), dtype=np.uint8 if unit == 1 else np.uint16)
-    cand = _candidates(padded[:-8])
-    is_nul = padded[cand] == 0
-    seps = cand[is_nul]  # the document separators: NUL occurs nowhere else
-    gone = _number_drops(padded, cand[~is_nul])
+    cand, seps = _candidates(padded[:-8])  # seps: the document separators (NUL occurs nowhere else)
+    gone = _number_drops(padded, cand)
     if len(gone):
         encoded = _delete(encoded, gone, unit)
         seps = seps - np.searchsorted(gone, seps)
