@@ -146,3 +146,32 @@ def test_number_folding_of_long_digit_and_zero_runs(seed: int) -> None:
             got = text if drop is None else "".join(c for c, d in zip(text, drop.tolist(), strict=True) if not d)
             assert got == reference_number_format(text), text
     assert reference_number_format("3." + "0" * 20 + " 2.5" + "0" * 12 + "1" + "0" * 9) == "3 2.50000000000001"
+
+
+def test_span_texts_in_one_pass_equal_one_span_at_a_time() -> None:
+    """Verdict n-gram texts: the batched span reader and ``NgramIndex.ngram_texts`` against
+    ``TokenizedBatch.text`` per span (Greek final sigma, full-width letters, dropped words inside a span)."""
+    from acereason.curate.decontam import NgramIndex
+
+    rng = random.Random(3)
+    vocab = ["ΟΔΟΣ", "ΑΣ", "σ", "ｆｕｌｌ", "café", "1,000", "3.50", "x", "Input", "note", "the", "ℌ", "İstanbul"]
+    texts = [" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 12))) for _ in range(80)]
+    index = NgramIndex(3, SCAFFOLD_WORDS)
+    index.freeze()
+    for batch_texts in (texts, [t for t in texts if t.isascii()]):
+        tb = index.tokenize(batch_texts)
+        end = np.cumsum(tb.words_per_doc)[tb.word_doc]  # spans stay inside their document, as a verdict's does
+        spans = [(f, rng.randint(1, min(4, int(end[f]) - f))) for f in range(len(tb.word_hash))]
+        first = np.array([f for f, _ in spans], dtype=np.int64)
+        length = np.array([n for _, n in spans], dtype=np.int64)
+        assert tb.texts(first, length) == [tb.text(f, n) for f, n in spans]
+    texts = [t for t in texts if len(index.tokenize([t]).word_hash)]  # a verdict's document has its n-gram
+    firsts, lengths, expected = [], [], []
+    for t in texts:
+        tb = index.tokenize([t])
+        f = rng.randrange(len(tb.word_hash))
+        n = rng.randint(1, len(tb.word_hash) - f)
+        firsts.append(f)
+        lengths.append(n)
+        expected.append(tb.text(f, n))
+    assert index.ngram_texts(texts, firsts, lengths) == expected and len(texts) > 40

@@ -75,15 +75,18 @@ class Match:
 
 @dataclass
 class _Table:
-    """Sorted window hashes of one length with their owning items, and a bit set on the low hash bits
-    (64 bits per hash, packed into uint64 words so it stays in cache) that rejects ~98% of non-member
-    queries with one gather, so the exact ``searchsorted`` only runs on the few candidates."""
+    """Sorted window hashes of one length with their owning items, and a filter on the top hash bits
+    (64 slots per hash) that rejects ~98% of non-member queries with one gather, so the exact
+    ``searchsorted`` only runs on the few candidates. The filter is a byte per slot while that stays
+    within 256 KiB (a table of at most 4096 hashes: a shift and a gather, no bit arithmetic), else a bit
+    per slot packed into uint64 words (so a large table's filter still fits in cache)."""
 
     hashes: np.ndarray
     owners: np.ndarray
-    bits: np.ndarray
+    bits: np.ndarray  # uint8 flags (one per slot) or packed uint64 bits, see ``bytewise``
     shift: np.uint64
     df: np.ndarray  # per hash: how many benchmark items hold it (template n-grams are held by many)
+    bytewise: bool = False
 
     @classmethod
     def build(cls, hashes: np.ndarray, owners: np.ndarray) -> _Table:
@@ -94,9 +97,13 @@ class _Table:
         first = np.flatnonzero(new_hash)
         uniq = hs[first]
         df = np.add.reduceat(new_pair.astype(np.int64), first) if len(first) else np.zeros(0, np.int64)
-        log_size = max(12, (len(uniq) * 64).bit_length())  # 2**log_size bits, >= 64 per hash
+        log_size = max(12, (len(uniq) * 64).bit_length())  # 2**log_size slots, >= 64 per hash
         shift = np.uint64(64 - log_size)  # a hash's slot is its top log_size bits
         slots = uniq >> shift
+        if log_size <= 18:
+            flags = np.zeros(1 << log_size, dtype=np.uint8)
+            flags[slots.astype(np.int64)] = 1
+            return cls(uniq, ow[first], flags, shift, df, bytewise=True)
         bits = np.zeros((1 << log_size) // 64, dtype=np.uint64)
         np.bitwise_or.at(bits, (slots >> np.uint64(6)).astype(np.int64), np.uint64(1) << (slots & np.uint64(63)))
         return cls(uniq, ow[first], bits, shift, df)
@@ -110,7 +117,10 @@ class _Table:
         """(indices into ``h`` found in the table, the table slot of each)."""
         if not len(self.hashes) or not len(h):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        cand = bitset_candidates(self.bits, h, self.shift)
+        if self.bytewise:
+            cand = np.flatnonzero(self.bits.take((h >> self.shift).view(np.int64)).view(bool))
+        else:
+            cand = bitset_candidates(self.bits, h, self.shift)
         pos = np.searchsorted(self.hashes, h[cand]).clip(max=len(self.hashes) - 1)
         found = self.hashes[pos] == h[cand]
         return cand[found], pos[found]
@@ -167,7 +177,7 @@ class NgramIndex:
         # One key space over all tables (lengths in order): key -> owner item, benchmark df, length.
         lengths = sorted(self._tables)
         sizes = [len(self._tables[k].hashes) for k in lengths]
-        self._key_offset = dict(zip(lengths, np.concatenate(([0], np.cumsum(sizes)[:-1])).tolist(), strict=True))
+        self._key_offset = dict(zip(lengths, np.cumsum([0, *sizes[:-1]]).tolist() if lengths else [], strict=True))
         self.key_owner = np.concatenate([self._tables[k].owners for k in lengths]) if lengths else np.zeros(0, np.int64)
         self.key_df = np.concatenate([self._tables[k].df for k in lengths]) if lengths else np.zeros(0, np.int64)
         self.key_length = np.repeat(np.array(lengths, dtype=np.int64), sizes) if lengths else np.zeros(0, np.int64)
@@ -178,6 +188,24 @@ class NgramIndex:
     def tokenize(self, texts: Sequence[str]) -> TokenizedBatch:
         """:func:`tokenize_batch` with this index's dropped words left out."""
         return tokenize_batch(texts, self.drop)
+
+    def ngram_texts(self, texts: Sequence[str], first_words: Sequence[int], lengths: Sequence[int]) -> list[str]:
+        """Per text, the normalised text of its words ``[first, first + length)`` (the n-gram a verdict names):
+        the texts tokenized once, ASCII ones apart (their batch keeps the one-byte path), every span read in
+        one pass (:meth:`TokenizedBatch.texts`)."""
+        out = [""] * len(texts)
+        is_ascii = [t.isascii() for t in texts]
+        for kind in (True, False):
+            idx = [i for i, a in enumerate(is_ascii) if a is kind]
+            if not idx:
+                continue
+            tb = self.tokenize([texts[i] for i in idx])
+            offsets = np.concatenate(([0], np.cumsum(tb.words_per_doc)[:-1]))
+            at = np.array(idx, dtype=np.int64)
+            first = offsets[: len(idx)] + np.asarray(first_words, dtype=np.int64)[at]
+            for i, g in zip(idx, tb.texts(first, np.asarray(lengths, dtype=np.int64)[at]), strict=True):
+                out[i] = g
+        return out
 
     @property
     def short_items(self) -> int:

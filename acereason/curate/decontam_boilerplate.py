@@ -404,12 +404,11 @@ class Decontaminator:
                 if d not in decided:
                     decided[d] = (o, p, 2, "short", sc)
         order_d = sorted(decided)
-        tb = idx.tokenize([texts[d] for d in order_d])  # one batch for every decided document's n-gram text
-        first_word = dict(zip(order_d, np.concatenate(([0], np.cumsum(tb.words_per_doc)[:-1])).tolist(),
-                              strict=True))
-        for d, (o, p, length, how, sc) in decided.items():
+        grams = dict(zip(order_d, idx.ngram_texts([texts[d] for d in order_d], [decided[d][1] for d in order_d],
+                                                  [decided[d][2] for d in order_d]), strict=True))
+        for d, (o, _, _, how, sc) in decided.items():
             item = idx.items[o]
-            gram = tb.text(first_word[d] + p, length)
+            gram = grams[d]
             out[d] = Verdict(item, gram, how, idx.n, sc)
             if audit is not None:
                 audit.drops_by_matcher[how] += 1

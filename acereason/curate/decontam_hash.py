@@ -17,6 +17,7 @@ a query is one ``searchsorted``. Windows that cross a document boundary are mask
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import numpy as np
 
 from acereason.curate.normalize import word_tokens
 
+_WORD_OR_NUL = re.compile(r"[^\W_]+|\x00")  # word_tokens' words, and the NULs that separate spans
 _SENTINEL = np.uint64(0x5EB7_1E5E_D0C5_0000)  # ends each document in a query batch
 _P = np.uint64(0x100000001B3)  # an odd 64-bit multiplier (the FNV prime); any large odd constant works
 
@@ -97,6 +99,21 @@ class TokenizedBatch:
         unit = 1 if self.codec == "ascii" else 2
         raw = self.encoded[unit * self.starts[first_word]: unit * self.ends[first_word + n_words - 1]]
         return " ".join(word_tokens(raw.decode(self.codec, errors="replace")))
+
+    def texts(self, first_words: np.ndarray, n_words: np.ndarray) -> list[str]:
+        """:meth:`text` of many spans at once: the raw spans are NFKC'd one by one (as ``word_tokens`` does),
+        then lowercased and split into words in one call over them joined by NUL (no span holds one, and a
+        NUL stops the context of a final sigma like the end of a string, so the words are the same)."""
+        if not len(first_words):
+            return []
+        unit = 1 if self.codec == "ascii" else 2
+        lo = (self.starts[first_words] * unit).tolist()
+        hi = (self.ends[first_words + n_words - 1] * unit).tolist()
+        raws = [self.encoded[a:b].decode(self.codec, errors="replace") for a, b in zip(lo, hi, strict=True)]
+        if self.codec != "ascii":
+            raws = [r if r.isascii() else unicodedata.normalize("NFKC", r) for r in raws]
+        words = " ".join(_WORD_OR_NUL.findall("\x00".join(raws).lower()))
+        return [part.strip(" ") for part in words.split("\x00")]
 
 
 def _nfkc(text: str) -> str:
