@@ -175,3 +175,23 @@ def test_span_texts_in_one_pass_equal_one_span_at_a_time() -> None:
         lengths.append(n)
         expected.append(tb.text(f, n))
     assert index.ngram_texts(texts, firsts, lengths) == expected and len(texts) > 40
+
+
+def test_fast_lower_equals_str_lower_on_every_bmp_character() -> None:
+    """The code-unit lowercase (a table of the cased characters present) against ``str.lower`` on every BMP
+    character, 97 at a time among ASCII capitals; final sigma, dotted I and beyond-BMP text fall back."""
+    from acereason.curate.decontam_hash import fast_lower, lower_units
+
+    chars = [chr(c) for c in range(128, 0x10000) if not 0xD800 <= c < 0xE000]
+    for lo in range(0, len(chars), 97):
+        text = "Ab " + " X".join(chars[lo: lo + 97]) + " Z"
+        assert fast_lower(text) == text.lower()
+    for text in ("ΟΔΟΣ ΑΣ", "İstanbul", "KELVIN \u212a", "emoji 😀 X", "Á É ≤ — X"):
+        assert fast_lower(text) == text.lower(), text
+    assert lower_units(np.frombuffer("ΑΣ".encode("utf-16-le"), dtype=np.uint16)) is None
+    kelvin = tokenize_batch(["\u212a\u00e9 \u212aa"])  # lowers to ASCII "k" beside a non-ASCII word
+    assert [kelvin.text(i, 1) for i in range(len(kelvin.word_hash))] == ["ké", "ka"]
+    assert kelvin.word_hash.tolist() == [reference_hash("ké"), reference_hash("ka")]
+    ascii_after = tokenize_batch(["\u212a \u212aa 1,000"])  # only the Kelvin sign: lowercased, the batch is ASCII
+    assert ascii_after.codec == "ascii" and ascii_after.word_hash.tolist() == [reference_hash(w) for w in
+                                                                               ("k", "ka", "1000")]

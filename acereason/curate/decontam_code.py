@@ -8,9 +8,11 @@ left out by the index's tokenizer, so a platform's template never forms n-grams 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import accumulate
 
-import numpy as np
+from acereason.curate.decontam_hash import fast_lower
 
 # Patterns run on the lowercased statement (the n-gram view is lowercase anyway), case-sensitively, and
 # line-anchored ones start with a literal newline (a newline is put in front of the text) so that the regex
@@ -94,21 +96,26 @@ _STOCK_BASES = tuple(dict.fromkeys(s.rstrip(".:") for s in STOCK_SENTENCES))  # 
 
 
 def _joined_statements(texts: list[str]) -> list[str]:
-    joined = "\n" + "\x00\n".join([t.lower() for t in texts])  # per text: an ASCII text keeps the fast path
+    if texts[0].isascii():  # an ASCII group: per text, str.lower's fast path
+        lowered = [t.lower() for t in texts]
+        lowered[0] = "\n" + lowered[0]  # the leading newline, without copying the joined batch once more
+        joined = "\x00\n".join(lowered)
+    else:  # lowercase once, joined (a NUL ends a final sigma's context like the end of a text)
+        joined = fast_lower("\n" + "\x00\n".join(texts))
     joined = _INPUT_BLOCK_JOINED.sub("\n", joined)
     joined = _CONSTRAINTS_JOINED.sub("\n", joined)
     parts = joined.split("\x00")
     # Stock sentences: find the texts holding one (a text without any base phrase holds no stock sentence,
     # and a replacement only happens in a text that holds one), then strip those texts one at a time: ten
     # substring scans of a few texts instead of ten replaces, each copying the whole batch.
-    starts = np.cumsum([0] + [len(p) + 1 for p in parts[:-1]])
+    starts = list(accumulate((len(p) + 1 for p in parts), initial=0))  # starts[d]: where part d begins
     hit: set[int] = set()
     for base in _STOCK_BASES:
         at = joined.find(base)
         while at >= 0:
-            d = int(np.searchsorted(starts, at, side="right")) - 1
+            d = bisect_right(starts, at) - 1
             hit.add(d)
-            at = joined.find(base, int(starts[d + 1]) if d + 1 < len(starts) else len(joined))
+            at = joined.find(base, starts[d + 1])
     for d in hit:
         parts[d] = _strip_stock(parts[d])
     return parts

@@ -116,6 +116,36 @@ class TokenizedBatch:
         return [part.strip(" ") for part in words.split("\x00")]
 
 
+def lower_units(units: np.ndarray) -> np.ndarray | None:
+    """``str.lower()`` of the text whose UTF-16 code units these are (uint16), as code units: ASCII letters by
+    arithmetic, the other cased characters present (few) through a table of their lowercase; None where that
+    would differ from ``str.lower`` (a surrogate pair, a character that lowers to several, or capital sigma,
+    which lowers by context). ``str.lower`` looks every character of a non-ASCII string up one at a time."""
+    out = units + ((units - np.uint16(65)) < 26).astype(np.uint16) * np.uint16(32)
+    hi = np.flatnonzero(units >= 128)
+    if len(hi):
+        vals = units[hi]
+        uniq = np.unique(vals)
+        if ((uniq >= 0xD800) & (uniq < 0xE000)).any() or (uniq == 0x3A3).any():
+            return None
+        lowered = [chr(u).lower() for u in uniq.tolist()]
+        if any(len(x) != 1 for x in lowered):
+            return None
+        table = np.array([ord(x) for x in lowered], dtype=np.uint16)
+        if (table != uniq).any():
+            out[hi] = table[np.searchsorted(uniq, vals)]
+    return out
+
+
+def fast_lower(text: str) -> str:
+    """``text.lower()``, through :func:`lower_units` for a non-ASCII text (equal by construction; it falls
+    back to ``str.lower`` where the table would not be)."""
+    if text.isascii():
+        return text.lower()
+    low = lower_units(np.frombuffer(text.encode("utf-16-le"), dtype=np.uint16))
+    return text.lower() if low is None else low.tobytes().decode("utf-16-le")
+
+
 def _nfkc(text: str) -> str:
     if text.isascii():
         return text
@@ -288,16 +318,22 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
     ``drop`` (sorted) are left out, as if the text did not have them.
     """
     joined = "\x00".join(texts)
+    encoded = b""
     if not (joined.isascii() and joined.count("\x00") == len(texts) - 1):  # else: ASCII, no NUL inside a text
         joined = "\x00".join(_nfkc(t.replace("\x00", " ") if "\x00" in t else t) for t in texts)
-    joined = joined.lower()
-    codec = "ascii" if joined.isascii() else "utf-16-le"
+        if not joined.isascii():  # lowercase the UTF-16 units directly where that equals str.lower
+            low = lower_units(np.frombuffer(joined.encode("utf-16-le"), dtype=np.uint16))
+            if low is not None:
+                encoded = low.astype(np.uint8).tobytes() if not len(low) or low.max() < 128 else low.tobytes()
+    if not encoded:
+        joined = joined.lower()
+        encoded = joined.encode("ascii" if joined.isascii() else "utf-16-le")
+    codec = "ascii" if len(encoded) == len(joined) else "utf-16-le"
     unit = 1 if codec == "ascii" else 2
     # UTF-16: one unit per BMP code point; a code point beyond the BMP becomes two surrogate units, which
     # are not alphanumeric, so it separates words (as the docstring says). Indices then differ from string
     # indices only after such a code point, which only affects the reported n-gram text.
     # Eight NUL bytes after the text let the number folding look ahead without bounds checks.
-    encoded = joined.encode(codec)
     padded = np.frombuffer(encoded + bytes(8 * unit), dtype=np.uint8 if unit == 1 else np.uint16)
     cand, seps = _candidates(padded[:-8])  # seps: the document separators (NUL occurs nowhere else)
     gone = _number_drops(padded, cand)
