@@ -195,3 +195,18 @@ def test_fast_lower_equals_str_lower_on_every_bmp_character() -> None:
     ascii_after = tokenize_batch(["\u212a \u212aa 1,000"])  # only the Kelvin sign: lowercased, the batch is ASCII
     assert ascii_after.codec == "ascii" and ascii_after.word_hash.tolist() == [reference_hash(w) for w in
                                                                                ("k", "ka", "1000")]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_header_anchored_sub_equals_the_regex_sub(seed: int) -> None:
+    """Trying the constraint pattern only where "constraint" starts a line gives ``re.sub``'s result:
+    indented and mid-line occurrences, back-to-back blocks, document separators."""
+    from acereason.curate.decontam_code import _CONSTRAINTS_JOINED, _INPUT_BLOCK_JOINED, _sub_headers
+
+    rng = random.Random(seed)
+    pieces = ["\n", "\n  ", "\n\t", "constraint", "constraints", ":", " ", "x", "1 <= n", "\nsample input",
+              "\ninput", "\noutput", "\nnote", "\x00\n", "the constraint is", "\nexamples", "\nfollow-up", "\r"]
+    for _ in range(200):
+        text = "\n" + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        assert _sub_headers(_CONSTRAINTS_JOINED, text, "constraint") == _CONSTRAINTS_JOINED.sub("\n", text), text
+        assert _sub_headers(_INPUT_BLOCK_JOINED, text, "input") == _INPUT_BLOCK_JOINED.sub("\n", text), text
