@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -450,9 +451,15 @@ def statement(text: str, domain: str, settings: BoilerplateSettings) -> str:
 def statements(problems: Iterable[tuple[str, str]], settings: BoilerplateSettings) -> list[str]:
     """:func:`statement` of every (text, domain) pair, the code ones reduced in one batch (:func:`code_statements`)."""
     pairs = list(problems)
-    out = [t for t, _ in pairs]
+    out = list(map(itemgetter(0), pairs))
     if settings.normalise_code:
-        code = [i for i, (_, d) in enumerate(pairs) if d == "code"]
+        domains = list(map(itemgetter(1), pairs))
+        n_code = domains.count("code")  # one C-level scan: a math run has nothing to reduce
+        if n_code == 0:
+            return out
+        if n_code == len(domains):
+            return code_statements(out)
+        code = [i for i, d in enumerate(domains) if d == "code"]
         for i, t in zip(code, code_statements([out[i] for i in code]), strict=True):
             out[i] = t
     return out

@@ -101,8 +101,10 @@ def _sub_headers(pattern: re.Pattern[str], text: str, word: str) -> str:
     last = 0
     q = text.find(word)
     while q >= 0:
-        p = text.rfind("\n", last, q)  # the header's newline: the last one before the word, spaces between
-        if p >= 0 and not text[p + 1: q].strip(" \t"):
+        p = q - 1  # back over the spaces and tabs before the word: a header's newline is right before them
+        while p > 0 and text[p] in " \t":
+            p -= 1
+        if p >= last and text[p] == "\n":
             m = pattern.match(text, p)
             if m is not None:
                 out.append(text[last:p])
