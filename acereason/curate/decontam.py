@@ -121,8 +121,18 @@ class _Table:
             cand = np.flatnonzero(self.bits.take((h >> self.shift).view(np.int64)).view(bool))
         else:
             cand = bitset_candidates(self.bits, h, self.shift)
-        pos = np.searchsorted(self.hashes, h[cand]).clip(max=len(self.hashes) - 1)
-        found = self.hashes[pos] == h[cand]
+        hc = h[cand]
+        if len(hc) > 64:
+            # Sorted queries: consecutive binary searches share their upper levels, which stay in cache (a
+            # copied document's windows are many hits in a row, at random places in a table that the rest of
+            # the batch's work has evicted).
+            order = np.argsort(hc)
+            pos = np.empty(len(hc), np.int64)
+            pos[order] = np.searchsorted(self.hashes, hc[order])
+            pos = pos.clip(max=len(self.hashes) - 1)
+        else:
+            pos = np.searchsorted(self.hashes, hc).clip(max=len(self.hashes) - 1)
+        found = self.hashes[pos] == hc
         return cand[found], pos[found]
 
 
