@@ -82,3 +82,49 @@ def test_bad_config_json_is_one_line(tmp_path: Path):
     path = save_recipe(tmp_path, data)
     res = CliRunner().invoke(app, ["train", str(path), "--plan", "--device", "cpu"])
     assert res.exit_code == 2 and "config.json" in res.stderr and "num_attention_heads" in res.stderr
+
+
+def _saved_bytes(model, ids, autocast: bool) -> int:
+    """Bytes of the non-parameter tensors autograd saves in a forward of the decoder (unique storages)."""
+    import torch
+
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        if st.data_ptr() not in params:
+            seen.setdefault(st.data_ptr(), st.nbytes())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        model.model(input_ids=ids)
+    return sum(seen.values())
+
+
+def test_activation_count_matches_what_autograd_saves():
+    """The plan's per-layer count against the tensors autograd really keeps (fp32 and bf16 autocast), and the
+    checkpointed count against the layer inputs kept plus one layer's set recomputed in the backward."""
+    import torch
+
+    from acereason.rl.plan import plan_stage
+
+    tok = build_char_tokenizer()
+    layers, rows, seq = 3, 2, 128
+    model = build_tiny_model(tok, TinyModelConfig(layers=layers, hidden=256, heads=4, kv_heads=2, intermediate=768))
+    model.train()
+    shape = shape_from_config(model.config.to_dict())
+    ids = torch.randint(3, len(tok) - 8, (rows, seq), generator=torch.Generator().manual_seed(0))
+    stage = {"name": "s", "domain": "math", "data": ["x"], "max_prompt_tokens": 64, "max_response_tokens": seq - 64,
+             "rollouts_per_prompt": rows, "prompts_per_step": 1, "steps": 1}
+    for autocast in (False, True):
+        full = _saved_bytes(model, ids, autocast)
+        model.gradient_checkpointing_enable()
+        kept = _saved_bytes(model, ids, autocast)
+        model.gradient_checkpointing_disable()
+        for ckpt, measured in ((False, full), (True, kept + full / layers)):
+            r = recipe_from_dict({"model": {"tiny": True, "gradient_checkpointing": ckpt, "bf16_autocast": autocast},
+                                  "train": {"micro_batch_size": rows}, "stages": [stage]}, check_files=False)
+            est = plan_stage(shape, r, r.stages[0], "cpu").parts["activations"]
+            assert abs(est / measured - 1) < 0.10, (autocast, ckpt, est, measured)

@@ -9,12 +9,16 @@ key/value width):
 
 - **weights** ``N p``, **optimizer** (AdamW: two moments per parameter) ``2 N p``, **reference policy** ``N p``
   when ``kl_coef > 0``; **gradients** ``N p`` during the update only (set to None after each step);
-- **activations** of one micro-batch. Per token and layer the backward keeps about
-  ``2 (8H + pH + aH)`` bytes for the two RMSNorms (float32 input and normalised copy, output, autocast copy),
-  ``a (3H + 3 kv) + 2aH`` for attention (q/k/v, rotated q/k, SDPA output, o_proj input) and ``4aI`` for the
-  MLP (gate, up, SiLU, product), plus the ``pH`` residual. Without gradient checkpointing that is kept for
-  every layer; with it, only the ``pH`` layer input per layer, plus one layer's full set recomputed in
-  backward and its gradients (twice the per-layer amount);
+- **activations** of one micro-batch: the tensors autograd saves for the backward (counted with saved-tensor
+  hooks, and the live peak of a whole ``train_step`` with the profiler's allocation events: within 4% of this
+  count, so backward temporaries add little). Per token and layer: ``2 (4H + pH)`` for the two RMSNorms (the
+  float32 normalised or up-cast copy and the input or half-precision copy); the projections' inputs, ``2pH``
+  (the two norm outputs), or under autocast ``5aH`` (each of q, k, v, gate and up saves its own cast);
+  ``a (3H + 2 kv)`` for attention (rotated q, SDPA output, o_proj's input, rotated k, v) and ``4aI`` for the
+  MLP (gate, up, SiLU, product). Without gradient checkpointing that is kept for every layer; with it, only
+  the ``pH`` layer input per layer plus one layer's set, recomputed in its backward. Under autocast the
+  casts of the layers' weights (``a`` bytes per non-embedding parameter) are saved too: all layers' without
+  checkpointing, one layer's with it;
 - **head**: the chunked LM head's float32 chunk (:data:`acereason.rl.head.CHUNK_ELEMENTS` values) with its two
   same-sized temporaries, the float32 head-weight gradient ``V H 4`` it accumulates, and the hidden states it
   keeps (``T H p``, with their gradient);
@@ -23,14 +27,19 @@ key/value width):
   buffer side by side: counted twice), the static-cache loop allocates it once; the largest of the stage's
   rollouts and its pass-rate filter. The sampler's per-step float32 logits (``rows x V x 4``, six copies
   through sorting, softmax and the cumulative sum) are added;
-- **runtime**: the CUDA context and allocator slack (1 GiB) or the CPU process itself (torch, tokenizer, data:
-  0.6 GiB).
+- **runtime**: the CUDA context and allocator slack (1 GiB) or the CPU process itself (0.4 GiB: its imports,
+  0.25 GiB, and what the first forward, backward and generate add whatever the shape, 0.15 GiB: code pages,
+  thread pools, lazy initialisation; measured on a 1-layer width-64 model by ``benchmarks/plan_memory.py``).
 
 The stage's peak is the larger of the sampling phase (weights, optimizer, reference, KV cache, sampler logits)
-and the update phase (weights, optimizer, reference, gradients, activations, head), plus the runtime. Measured
-against the peak RSS of CPU runs (``benchmarks/plan_memory.py``, numbers in ``benchmarks/RESULTS.md``). Not
-counted: attention score matrices (SDPA's fused kernels do not materialise them on CUDA; on CPU its math
-fallback can, for long prompts) and fragmentation beyond the slack.
+and the update phase (weights, optimizer, reference, gradients, activations, head), plus the runtime: the
+bytes the allocator holds live, as ``torch.cuda.max_memory_allocated`` counts them. Measured against the peak
+RSS of CPU runs with glibc's mmap threshold fixed (``MALLOC_MMAP_THRESHOLD_=65536``, so freed tensors go back
+to the system and RSS follows the live bytes; ``benchmarks/plan_memory.py``, numbers in
+``benchmarks/RESULTS.md``). Not counted: glibc's retention under its default dynamic threshold (freed blocks
+under 32 MiB stay in the heap: +0.65 to +0.86 GiB at width 512 in that table), attention score matrices (SDPA's
+fused kernels do not materialise them on CUDA; on CPU its math fallback can, for long padded prompts) and
+fragmentation beyond the slack.
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ from acereason.rl.recipe import Recipe, StageCfg
 from acereason.schema import DataError
 
 GIB = 1 << 30
-RUNTIME_BYTES = {"cuda": 1 * GIB, "cpu": int(0.6 * GIB)}
+RUNTIME_BYTES = {"cuda": 1 * GIB, "cpu": int(0.4 * GIB)}
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 _HEAD_TEMPORARIES = 3  # the chunk's logits, its exp / dz, and dz cast for the matmul
 _SAMPLER_LOGIT_COPIES = 6
@@ -137,12 +146,13 @@ class StagePlan:
 
 
 def _layer_bytes_per_token(s: ModelShape, p: int, a: int) -> int:
-    """Activation bytes the backward keeps per token for one decoder layer (see the module docstring)."""
+    """Bytes autograd saves per token for one decoder layer (see the module docstring)."""
     h, kv = s.hidden, s.kv_width
-    norms = 2 * (8 * h + p * h + a * h)
-    attn = a * (3 * h + 3 * kv) + 2 * a * h
+    norms = 2 * (4 * h + p * h)
+    projection_inputs = 5 * a * h if a != p else 2 * p * h
+    attn = a * (3 * h + 2 * kv)
     mlp = 4 * a * s.intermediate
-    return norms + attn + mlp + p * h
+    return norms + projection_inputs + attn + mlp
 
 
 def plan_stage(shape: ModelShape, recipe: Recipe, stage: StageCfg, device_type: str,
@@ -164,10 +174,12 @@ def plan_stage(shape: ModelShape, recipe: Recipe, stage: StageCfg, device_type: 
             [stage.rollouts_per_prompt, *(stage.rollouts_schedule or [])]))
         tokens = rows * seq
     per_layer = _layer_bytes_per_token(shape, p, a) * tokens
+    layer_params = (shape.params - shape.vocab * shape.hidden * (1 if shape.tied else 2) - shape.hidden) // shape.layers
+    weight_casts = layer_params * a if a != p else 0  # autocast's copies, saved by each linear for its backward
     if model.gradient_checkpointing:
-        activations = shape.layers * tokens * shape.hidden * p + 2 * per_layer
+        activations = shape.layers * tokens * shape.hidden * p + per_layer + weight_casts
     else:
-        activations = shape.layers * per_layer + per_layer  # + one layer's gradients in flight
+        activations = shape.layers * (per_layer + weight_casts)
     from acereason.rl.head import CHUNK_ELEMENTS
 
     head = (_HEAD_TEMPORARIES * min(CHUNK_ELEMENTS, tokens * shape.vocab) * 4 + shape.vocab * shape.hidden * 4
