@@ -108,6 +108,30 @@ def estimate_seconds(args: argparse.Namespace, shape: Any, device_type: str, sam
     return total
 
 
+def make_prompt(args: argparse.Namespace) -> str:
+    """The one prompt every row answers (the char tokenizer: one token per character)."""
+    return "Solve: " + "1+1=? " * max(1, args.prompt_tokens // 6)
+
+
+def plan_update_gib(args: argparse.Namespace, shape: Any, device_type: str, response_tokens: int) -> float:
+    """acereason.rl.plan's update-phase estimate for this workload, without its runtime allowance (GiB): the
+    number to hold against the measured ``update_peak_gib``."""
+    from acereason.rl.plan import GIB, plan_stage
+    from acereason.rl.recipe import recipe_from_dict
+
+    train: dict[str, Any] = {"micro_batch_size": args.micro_batch_size, "generation_batch_size": args.rows}
+    if args.max_tokens_per_micro_batch is not None:
+        train["max_tokens_per_micro_batch"] = args.max_tokens_per_micro_batch
+    recipe = recipe_from_dict({
+        "model": {"tiny": True, "gradient_checkpointing": True, "bf16_autocast": device_type == "cuda"},
+        "train": train,
+        "stages": [{"name": "s", "domain": "math", "data": ["x"], "max_prompt_tokens": len(make_prompt(args)),
+                    "max_response_tokens": response_tokens, "rollouts_per_prompt": args.group,
+                    "prompts_per_step": args.rows // args.group, "steps": 1}]}, check_files=False)
+    sp = plan_stage(shape, recipe, recipe.stages[0], device_type)
+    return (sp.update - sp.parts["runtime"]) / GIB
+
+
 def run_ours(args: argparse.Namespace, shape_cfg: dict[str, Any], device: Any, prompt: str) -> dict[str, Any]:
     """Our side: ``--steps`` of sample + update (and the TRL-matched update when ``--trl``)."""
     import torch
@@ -172,7 +196,8 @@ def run_ours(args: argparse.Namespace, shape_cfg: dict[str, Any], device: Any, p
                             "update_s": m_update, "update_tokens": m_tokens, "update_tokens_per_s": m_tokens / m_update,
                             "mfu": update_flops(m_tokens, len(short), shape) / m_update / (args.peak_tflops * 1e12),
                             "peak_gib": max(sample_peak, m_peak)})
-    report: dict[str, Any] = {"params": shape.params, "sampler": type(gen).__name__, "steps": steps}
+    report: dict[str, Any] = {"params": shape.params, "sampler": type(gen).__name__, "steps": steps,
+                              "plan_update_gib": plan_update_gib(args, shape, device.type, args.response_tokens)}
     if matched:
         report["matched"] = matched
     report["peak_memory_gib" if device.type == "cuda" else "peak_rss_gib"] = max(
@@ -231,7 +256,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     est = estimate_seconds(args, shape, device.type, sampler)
     if est:
         print(f"gpu_check: estimated {est:.0f} s (rough; H100/H200-class GPU)", file=sys.stderr, flush=True)
-    prompt = "Solve: " + "1+1=? " * max(1, args.prompt_tokens // 6)
+    prompt = make_prompt(args)
     t0 = time.perf_counter()
     ours = run_ours(args, shape_cfg, device, prompt)
     _free(device)
@@ -239,7 +264,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               "params": ours["params"], "sampler": ours["sampler"], "rows": args.rows,
                               "group": args.group, "sample_tokens": args.sample_tokens,
                               "response_tokens": args.response_tokens, "micro_batch_size": args.micro_batch_size,
-                              "steps": ours["steps"]}
+                              "steps": ours["steps"], "plan_update_gib": ours["plan_update_gib"]}
     for key in ("peak_memory_gib", "peak_rss_gib"):
         if key in ours:
             report[key] = ours[key]

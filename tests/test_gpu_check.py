@@ -33,7 +33,7 @@ def test_gpu_check_tiny_on_cpu(tmp_path: Path) -> None:
         assert s["sampled_tokens"] > 0 and s["update_tokens"] == 4 * (s["update_tokens"] // 4)
         assert s["update_tokens"] > 4 * report["response_tokens"]  # prompt + the full response length
         assert s["sample_tokens_per_s"] > 0 and s["update_tokens_per_s"] > 0 and 0 < s["mfu"] < 1
-    assert report["peak_rss_gib"] > 0
+    assert report["peak_rss_gib"] > 0 and 0 < report["plan_update_gib"] < report["peak_rss_gib"]
     assert "trl" not in report and "ours_matched" not in report and "ours_over_trl" not in report
 
 
