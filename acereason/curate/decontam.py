@@ -32,7 +32,11 @@ from acereason.schema import Problem
 
 MATH_N = 9
 CODE_N = 14
-BATCH_CHARS = 1 << 18
+BATCH_CHARS = 1 << 18  # records per flush of the curate filter stage (its per-batch df fit, when unfitted, sees these)
+# Characters per vectorised scan batch: large enough to amortise numpy's per-call cost, small enough for the
+# work arrays to stay in cache (512K measured ~10% faster than 256K on math, the same on code). Hits do not
+# depend on it.
+SCAN_CHARS = 1 << 19
 
 
 @dataclass
@@ -379,7 +383,7 @@ class DecontamFilter:
         from acereason.curate.decontam_boilerplate import statements
 
         texts = statements([(p.prompt, p.domain) for p in batch], self.dc.settings)
-        hits = self.dc.scan(texts, self.batch_chars)
+        hits = self.dc.scan(texts)
         if not self.dc.fitted:  # no run-level fit (curate fits on all inputs first): this batch's df
             self.dc.fit(hits)
             self.dc.fitted = False

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from acereason.curate.decontam import BATCH_CHARS, BenchmarkItem, NgramIndex
+from acereason.curate.decontam import SCAN_CHARS, BenchmarkItem, NgramIndex
 from acereason.curate.decontam_code import SCAFFOLD_WORDS, STOCK_SENTENCES, code_statement, code_statements
 from acereason.curate.decontam_overlap import _distinct, _first_of_runs, specific_overlap
 from acereason.schema import Problem
@@ -292,7 +292,7 @@ class Decontaminator:
         return cls(index, settings, short)
 
     # -- scanning ---------------------------------------------------------------------------------------
-    def scan(self, texts: Sequence[str], batch_chars: int = BATCH_CHARS) -> RunHits:
+    def scan(self, texts: Sequence[str], batch_chars: int = SCAN_CHARS) -> RunHits:
         """Hits of every text (already passed through :func:`statement`), in batches, ASCII apart."""
         docs, keys, poss = [], [], []
         sdocs, sfeats, sposs = [], [], []
