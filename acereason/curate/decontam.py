@@ -308,14 +308,15 @@ class NgramIndex:
         docs, keys, poss = [], [], []
         with np.errstate(over="ignore"):
             pairs = ids[:-1] * _P + ids[1:]  # the first doubling step of every window length, kept for Hits
+            h, done = ids[starts] if starts is not None else None, 1  # h: the first `done` words at each start
             for length in sorted(self._tables):
                 table = self._tables[length]
-                if length == self.n or starts is None:
+                if length == self.n or starts is None or h is None:
                     hit, slot = table.find(window_hashes(ids, length, pairs)[:m])
-                else:  # short items: only the windows that start with one's first word
-                    h = ids[starts]
-                    for j in range(1, length):
-                        h = h * _P + ids[starts + j]
+                else:  # short items: only the windows that start with one's first word, extended length by length
+                    while done < length:
+                        h = h * _P + ids[starts + done]
+                        done += 1
                     sub, slot = table.find(h)
                     hit = starts[sub]
                 d = doc[hit]
