@@ -1,14 +1,16 @@
 """Word tokens and n-gram window hashes for decontamination (:mod:`acereason.curate.decontam`), vectorised.
 
 How it is fast: no Python loop runs per word or per window. A batch of documents is joined into one
-byte buffer (ASCII documents as they are; any other document first reduced to its word tokens, so both
-paths give exactly :func:`word_tokens`), and with numpy: bytes are lowercased by table lookup, word
-boundaries come from a word-byte mask, every word gets a 64-bit polynomial hash from one prefix sum
-(``hash(s, e) = B**(e-1) * (G[e-1] - G[s-1])`` with ``G = cumsum(c[j] * B**-j)``, exact in uint64 because
-``B`` is odd and so invertible mod 2**64), and the hash of the window ``w[i..i+n)`` is
-``sum_j wid[i+j] * P**(n-1-j)``, computed for all windows at once with ``n`` multiply-adds. The index is
-the sorted array of the benchmarks' window hashes (with a parallel array naming the item each came from);
-a query is one ``searchsorted``. Windows that cross a document boundary are masked out.
+buffer, one byte per character when the batch is ASCII, else one UTF-16 unit (NFKC per document first,
+lowercase on the units, :func:`lower_units`), so both paths give exactly :func:`word_tokens`. With numpy:
+number formats are folded by reading only the punctuation that follows a digit, word boundaries come from
+a word mask, every word gets a 64-bit polynomial hash from one prefix sum (``hash(s, e) = B**(e-1) * (G[e]
+- G[s])`` with ``G[k] = sum_{j<k} c[j] * B**-j``, exact in uint64 because ``B`` is odd and so invertible mod
+2**64), and the hash of the window ``w[i..i+n)`` is ``sum_j wid[i+j] * P**(n-1-j)``, computed for all
+windows at once by doubling. The index is the sorted array of the benchmarks' window hashes (with a
+parallel array naming the item each came from), behind a filter on the hashes' top bits
+(:func:`bitset_candidates`); a query is one gather and a ``searchsorted`` of the few candidates. Windows
+that cross a document boundary hold a sentinel and so never match.
 
     window of n = 9 word hashes:   [w0 w1 w2 w3 w4 w5 w6 w7 w8] w9 w10 ...
     hash = ((w0*P + w1)*P + w2)*P ... + w8            (uint64, wrapping)
