@@ -97,7 +97,8 @@ def run_ours(subs: list[dict], pool: JudgePool, native: bool = False,
     return out, seconds
 
 
-def run_peer(peer: str, python: str, repo: Path, subs: list[dict], workers: int, heavy: set[str]) -> dict:
+def run_peer(peer: str, python: str, repo: Path, subs: list[dict], workers: int,
+             heavy: set[str] | frozenset[str] = frozenset()) -> dict:
     """Run a peer harness in its own interpreter (side venv) on ``subs``; its verdicts and batch seconds
     (each batch timed in two parts: the quick submissions and the ``heavy`` ones)."""
     with tempfile.TemporaryDirectory(prefix=f"peer-{peer}-") as tmp:
