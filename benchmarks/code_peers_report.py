@@ -154,11 +154,11 @@ def _throughput(result: dict, ids: list[str], names: list[str], peers: list[str]
                         ("quick", f"the quick part: submissions that ran < 1 s in our judge and did not loop "
                                   f"({len(ids) - len(heavy)} of {len(ids)})")):
         rows = []
+        src = ours_all if part is None else {k.split("/")[0]: v for k, v in ours_quick.items()}
         for b in (*BATCHES, "all"):
             sel = [i for i in ids if (b == "all" or _batch(subs[i]) == b) and (part is None or i not in heavy)]
             if not sel:
                 continue
-            src = ours_all if part is None else {k.split("/")[0]: v for k, v in ours_quick.items()}
             t = {"ours": sum(src.values()) if b == "all" else src.get(b, 0.0)}
             t |= {p: _peer_seconds(result["peers"][p]["seconds"], b, part) for p in peers}
             row = [b, str(len(sel))] + [f"{len(sel) / t[k]:.1f}" if t[k] else "-" for k in names]

@@ -478,15 +478,8 @@ class Runner:
         value; CPU counts from ``t0`` (this process's CPU clock when the test began). Returns the exit status."""
         try:
             out = prog.resolve(self.job.get("fn_name"), ns)(*args)
-        except SystemExit as exc:
-            self.send({"k": "r", "i": i, "err": "runtime_error",
-                       "detail": f"exit() during the call (SystemExit: {exc.code!r})"[:_MAX_DETAIL]})
-            return exit_status(exc) or 1
         except BaseException as exc:
-            if time.process_time() - t0 <= self.time_limit:
-                self.send({"k": "r", "i": i, "err": exception_status(exc), "detail": self._why(exc),
-                           "cpu": round(time.process_time() - t0, 4)})
-            return 1
+            return self._call_failed(i, exc, t0, "during the call")
         cpu = time.process_time() - t0
         if cpu > self.time_limit:
             return 0  # L reports the CPU time
@@ -499,6 +492,19 @@ class Runner:
         _flush()
         return 0
 
+    def _call_failed(self, i: int, exc: BaseException, t0: float, when: str) -> int:
+        """Report what a functional test raised (``when``: during the call, while loading); its exit status.
+        ``exit()`` is a runtime error; any other exception is reported unless the CPU limit was already
+        passed (then L reports the time limit)."""
+        if isinstance(exc, SystemExit):
+            self.send({"k": "r", "i": i, "err": "runtime_error",
+                       "detail": f"exit() {when} (SystemExit: {exc.code!r})"[:_MAX_DETAIL]})
+            return exit_status(exc) or 1
+        if time.process_time() - t0 <= self.time_limit:
+            self.send({"k": "r", "i": i, "err": exception_status(exc), "detail": self._why(exc),
+                       "cpu": round(time.process_time() - t0, 4)})
+        return 1
+
     def _looped_call(self, prog: Program, i: int) -> int:
         """A functional test in a reused process: load the program afresh, as a new interpreter would, then
         call. A load that fails here (it did not in L: the program is not deterministic) fails the test."""
@@ -507,15 +513,8 @@ class Runner:
         try:
             try:
                 exec(prog.code, ns)
-            except SystemExit as exc:
-                self.send({"k": "r", "i": i, "err": "runtime_error",
-                           "detail": f"exit() while loading (SystemExit: {exc.code!r})"[:_MAX_DETAIL]})
-                return exit_status(exc) or 1
             except BaseException as exc:
-                if time.process_time() - t0 <= self.time_limit:
-                    self.send({"k": "r", "i": i, "err": exception_status(exc), "detail": self._why(exc),
-                               "cpu": round(time.process_time() - t0, 4)})
-                return 1
+                return self._call_failed(i, exc, t0, "while loading")
             return self._child_call(prog, i, self._args[i], ns, t0)
         finally:
             with contextlib.suppress(BaseException):
