@@ -29,6 +29,12 @@ import numpy as np
 
 from acereason.curate.normalize import word_tokens
 
+try:  # the compiled word scan (setup.py builds it where a C compiler is available); else numpy, same result
+    from acereason.curate import _wordscan
+except ImportError:  # pragma: no cover - depends on the install
+    _wordscan = None
+_FORCE_NUMPY = False  # tests set this to compare the two paths
+
 _WORD_OR_NUL = re.compile(r"[^\W_]+|\x00")  # word_tokens' words, and the NULs that separate spans
 _SENTINEL = np.uint64(0x5EB7_1E5E_D0C5_0000)  # ends each document in a query batch
 _P = np.uint64(0x100000001B3)  # an odd 64-bit multiplier (the FNV prime); any large odd constant works
@@ -45,6 +51,16 @@ def _word_table() -> np.ndarray:
     if not _WORD_CP:
         _WORD_CP.append(np.fromiter((chr(c).isalnum() for c in range(65536)), dtype=bool, count=65536))
     return _WORD_CP[0]
+
+
+_WORD_BYTES: list[bytes] = []
+
+
+def _word_table_bytes() -> bytes:
+    """:func:`_word_table` as 65536 bytes, the compiled scan's table (built once)."""
+    if not _WORD_BYTES:
+        _WORD_BYTES.append(_word_table().astype(np.uint8).tobytes())
+    return _WORD_BYTES[0]
 
 
 def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -335,6 +351,26 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
     # UTF-16: one unit per BMP code point; a code point beyond the BMP becomes two surrogate units, which
     # are not alphanumeric, so it separates words (as the docstring says). Indices then differ from string
     # indices only after such a code point, which only affects the reported n-gram text.
+    if _wordscan is not None and not _FORCE_NUMPY:
+        encoded, word_hash, word_doc, starts, ends = _words_compiled(encoded, unit)
+    else:
+        encoded, word_hash, word_doc, starts, ends = _words_numpy(encoded, unit, len(texts))
+    if drop is not None and len(drop) and len(word_hash):
+        # A few dropped words: a 4096-bit set on the top hash bits picks the candidates, which are checked exactly.
+        cand = bitset_candidates(_drop_bits(drop), word_hash, _DROP_SHIFT)
+        hit = cand[drop[np.searchsorted(drop, word_hash[cand]).clip(max=len(drop) - 1)] == word_hash[cand]]
+        if len(hit):
+            keep = np.ones(len(word_hash), dtype=bool)
+            keep[hit] = False
+            word_hash, word_doc, starts, ends = word_hash[keep], word_doc[keep], starts[keep], ends[keep]
+    words_per_doc = np.bincount(word_doc, minlength=len(texts))
+    return TokenizedBatch(encoded, codec, word_hash, word_doc, starts, ends, words_per_doc)
+
+
+def _words_numpy(encoded: bytes, unit: int, n_docs: int) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+    """The word scan with numpy (where the compiled one is not built): (the batch without its number
+    formatting, word hashes, each word's document, word starts, word ends)."""
     # Eight NUL bytes after the text let the number folding look ahead without bounds checks.
     padded = np.frombuffer(encoded + bytes(8 * unit), dtype=np.uint8 if unit == 1 else np.uint16)
     cand, seps = _candidates(padded[:-8])  # seps: the document separators (NUL occurs nowhere else)
@@ -353,18 +389,21 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
         np.multiply(cps, ipw, out=g[1:])
         np.cumsum(g[1:], out=g[1:])
         word_hash = _mix((g[ends] - g[starts]) * pw[ends - 1]) if len(starts) else np.zeros(0, np.uint64)
-    if drop is not None and len(drop) and len(word_hash):
-        # A few dropped words: a 4096-bit set on the top hash bits picks the candidates, which are checked exactly.
-        cand = bitset_candidates(_drop_bits(drop), word_hash, _DROP_SHIFT)
-        hit = cand[drop[np.searchsorted(drop, word_hash[cand]).clip(max=len(drop) - 1)] == word_hash[cand]]
-        if len(hit):
-            keep = np.ones(len(word_hash), dtype=bool)
-            keep[hit] = False
-            word_hash, starts, ends = word_hash[keep], starts[keep], ends[keep]
     # Words before each separator -> how many words each document has -> the document of every word.
     words_per_doc = np.diff(np.searchsorted(starts, seps), prepend=0, append=len(starts))
-    word_doc = np.repeat(np.arange(len(texts)), words_per_doc)
-    return TokenizedBatch(encoded, codec, word_hash, word_doc, starts, ends, words_per_doc)
+    return encoded, word_hash, np.repeat(np.arange(n_docs), words_per_doc), starts, ends
+
+
+def _words_compiled(encoded: bytes, unit: int) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_words_numpy` in one pass of the compiled scan (``_wordscan.c``): same words, hashes, positions."""
+    n = len(encoded) // unit
+    cap = n // 2 + 1  # words alternate with separators: at most one per two units, plus one
+    out = np.empty((4, cap), dtype=np.int64)
+    dst = bytearray(len(encoded))
+    n_words, n_units = _wordscan.scan_words(encoded, unit, _word_table_bytes(), dst, out[0], out[1], out[2],
+                                            out[3])
+    starts, ends, word_hash, word_doc = out[0, :n_words], out[1, :n_words], out[2, :n_words], out[3, :n_words]
+    return bytes(memoryview(dst)[: n_units * unit]), word_hash.view(np.uint64), word_doc, starts, ends
 
 
 def window_hashes(ids: np.ndarray, n: int, pairs: np.ndarray | None = None) -> np.ndarray:

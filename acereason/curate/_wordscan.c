@@ -1,0 +1,168 @@
+/* One pass over a lowercased, NUL-separated batch of documents: number formatting folded, word tokens found,
+ * each word hashed. The compiled form of acereason.curate.decontam_hash's numpy tokenizer (same words, same
+ * hashes, same positions; tests/test_curate_decontam_speedpaths.py compares the two), built as an optional
+ * extension: where no C compiler is available the numpy path runs instead.
+ *
+ * scan_words(src, unit, table, dst, starts, ends, hashes, docs) -> (n_words, n_units)
+ *   src     the batch as code units: unit 1 = one byte per character (ASCII), unit 2 = UTF-16-LE units
+ *   table   65536 bytes, nonzero where the BMP code point is alphanumeric (str.isalnum)
+ *   dst     writable, len(src) bytes: receives the batch without the dropped number-formatting characters
+ *   starts, ends, hashes, docs   writable int64/int64/uint64/int64 arrays with room for every word
+ * A word is a maximal run of alphanumeric units (a-z, 0-9, or the table for units >= 128); its hash is the
+ * polynomial sum c[j] * B**(e-1-j) over its units (uint64, wrapping) through the splitmix64 finaliser; NUL
+ * separates documents and ends no word it is not next to.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define B 0x9E3779B97F4A7C15ULL
+
+static inline uint64_t mix(uint64_t h) {
+    h ^= h >> 30;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 27;
+    h *= 0x94D049BB133111EBULL;
+    return h ^ (h >> 31);
+}
+
+static inline int is_digit(uint32_t c) { return c - 48u < 10u; }
+
+enum { OTHER = 0, WORD = 1, PUNCT = 2, NUL = 3 };
+
+typedef struct {
+    int64_t *starts, *ends, *docs;
+    uint64_t *hashes;
+    size_t words, units;
+} Scan;
+
+/* How many of the units from i on are number formatting to drop (0: none), read on the original units (each
+ * decision depends only on them, so the result is that of the numpy path's independent masks). For a decimal
+ * point whose digits end in zeros, *zlo/*zhi receive the zeros' range and the point's own verdict is returned. */
+#define FORMAT_DROP(T)                                                                                        \
+    static size_t format_drop_##T(const T *s, size_t n, size_t i, size_t *zlo, size_t *zhi) {                 \
+        uint32_t c = s[i];                                                                                    \
+        if (i == 0 || !is_digit(s[i - 1])) return 0;                                                          \
+        uint32_t a[7];                                                                                        \
+        for (int k = 1; k <= 6; k++) a[k] = i + k < n ? s[i + k] : 0;                                         \
+        if (c == 44) /* "1,000": a comma, three digits, then no digit */                                      \
+            return is_digit(a[1]) && is_digit(a[2]) && is_digit(a[3]) && !is_digit(a[4]);                    \
+        if (c == 123) /* "1{,}000" */                                                                         \
+            return (a[1] == 44 && a[2] == 125 && is_digit(a[3]) && is_digit(a[4]) && is_digit(a[5]) &&        \
+                    !is_digit(a[6])) ? 3 : 0;                                                                 \
+        if (!is_digit(a[1])) return 0; /* "3.0", "2.50": the zeros that end the decimals go */                \
+        size_t end = i + 1;                                                                                   \
+        while (end < n && is_digit(s[end])) end++;                                                            \
+        size_t cut = end;                                                                                     \
+        while (cut > i + 1 && s[cut - 1] == 48) cut--;                                                        \
+        if (cut == end) return 0;                                                                             \
+        *zlo = cut;                                                                                           \
+        *zhi = end;                                                                                           \
+        return cut == i + 1; /* no other digit is left: the point goes too */                                 \
+    }
+
+FORMAT_DROP(uint8_t)
+FORMAT_DROP(uint16_t)
+
+/* The scan for one unit type. cls: the class of units < 256; units >= 256 look up alnum. */
+#define SCAN(T)                                                                                               \
+    static void scan_##T(const T *s, size_t n, T *d, const uint8_t *cls, const uint8_t *alnum, Scan *out) {   \
+        size_t w = 0, nw = 0, zlo = (size_t)-1, zhi = 0;                                                      \
+        int64_t doc = 0;                                                                                      \
+        int in_word = 0;                                                                                      \
+        uint64_t h = 0;                                                                                       \
+        for (size_t i = 0; i < n; i++) {                                                                      \
+            uint32_t c = s[i];                                                                                \
+            int k = c < 256 ? cls[c] : (alnum[c] ? WORD : OTHER);                                             \
+            if (k == WORD) {                                                                                  \
+                if (i == zlo) { /* a decimal's trailing zeros */                                              \
+                    i = zhi - 1;                                                                              \
+                    zlo = (size_t)-1;                                                                         \
+                    continue;                                                                                 \
+                }                                                                                             \
+                if (!in_word) {                                                                               \
+                    in_word = 1;                                                                              \
+                    h = 0;                                                                                    \
+                    out->starts[nw] = (int64_t)w;                                                             \
+                }                                                                                             \
+                h = h * B + c;                                                                                \
+                d[w++] = (T)c;                                                                                \
+                continue;                                                                                     \
+            }                                                                                                 \
+            if (k == PUNCT) {                                                                                 \
+                size_t skip = format_drop_##T(s, n, i, &zlo, &zhi);                                           \
+                if (skip) {                                                                                   \
+                    i += skip - 1;                                                                            \
+                    continue;                                                                                 \
+                }                                                                                             \
+            }                                                                                                 \
+            if (in_word) {                                                                                    \
+                in_word = 0;                                                                                  \
+                out->ends[nw] = (int64_t)w;                                                                   \
+                out->hashes[nw] = mix(h);                                                                     \
+                out->docs[nw] = doc;                                                                          \
+                nw++;                                                                                         \
+            }                                                                                                 \
+            doc += k == NUL;                                                                                  \
+            d[w++] = (T)c;                                                                                    \
+        }                                                                                                     \
+        if (in_word) {                                                                                        \
+            out->ends[nw] = (int64_t)w;                                                                       \
+            out->hashes[nw] = mix(h);                                                                         \
+            out->docs[nw] = doc;                                                                              \
+            nw++;                                                                                             \
+        }                                                                                                     \
+        out->words = nw;                                                                                      \
+        out->units = w;                                                                                       \
+    }
+
+SCAN(uint8_t)
+SCAN(uint16_t)
+
+static PyObject *scan_words(PyObject *self, PyObject *args) {
+    Py_buffer src, table, dst, bstarts, bends, bhashes, bdocs;
+    int unit;
+    if (!PyArg_ParseTuple(args, "y*iy*w*w*w*w*w*", &src, &unit, &table, &dst, &bstarts, &bends, &bhashes, &bdocs))
+        return NULL;
+    PyObject *result = NULL;
+    size_t n = (size_t)src.len / (size_t)(unit == 2 ? 2 : 1);
+    size_t cap = (size_t)bstarts.len / 8;
+    if ((unit != 1 && unit != 2) || table.len < 65536 || dst.len < src.len || (size_t)bends.len / 8 < cap ||
+        (size_t)bhashes.len / 8 < cap || (size_t)bdocs.len / 8 < cap || cap < n / 2 + 1) {
+        PyErr_SetString(PyExc_ValueError, "scan_words: bad unit or output buffers too small");
+        goto done;
+    }
+    const uint8_t *alnum = (const uint8_t *)table.buf;
+    uint8_t cls[256];
+    for (int c = 0; c < 256; c++) cls[c] = c < 128 ? ((c - 97u < 26u) || is_digit(c) ? WORD : OTHER)
+                                                   : (unit == 2 && alnum[c] ? WORD : OTHER);
+    cls[44] = cls[46] = cls[123] = PUNCT;
+    cls[0] = NUL;
+    Scan out = {(int64_t *)bstarts.buf, (int64_t *)bends.buf, (int64_t *)bdocs.buf, (uint64_t *)bhashes.buf, 0, 0};
+    Py_BEGIN_ALLOW_THREADS
+    if (unit == 1)
+        scan_uint8_t((const uint8_t *)src.buf, n, (uint8_t *)dst.buf, cls, alnum, &out);
+    else
+        scan_uint16_t((const uint16_t *)src.buf, n, (uint16_t *)dst.buf, cls, alnum, &out);
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(nn)", (Py_ssize_t)out.words, (Py_ssize_t)out.units);
+done:
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&dst);
+    PyBuffer_Release(&bstarts);
+    PyBuffer_Release(&bends);
+    PyBuffer_Release(&bhashes);
+    PyBuffer_Release(&bdocs);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"scan_words", scan_words, METH_VARARGS, "Fold number formats, find and hash the words of a batch (see the C source)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_wordscan", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__wordscan(void) { return PyModule_Create(&module); }

@@ -1,0 +1,59 @@
+"""The compiled word scan (``acereason/curate/_wordscan.c``) against the numpy tokenizer it replaces: the same
+folded text, word hashes, documents and positions on random text full of number formats, separators,
+non-ASCII and beyond-BMP characters, and on the real statements of shared/data."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import acereason.curate.decontam_hash as dh
+
+pytestmark = pytest.mark.skipif(dh._wordscan is None, reason="the compiled word scan is not built (no C compiler)")
+
+FIELDS = ("encoded", "codec", "word_hash", "word_doc", "starts", "ends", "words_per_doc")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PIECES = [*"ab Z09,.{}\n\t\x00-_:", "é", "Σ", "σ", "İ", "ẞ", "Å", "٣", "😀", "1,000", "3.50", "2{,}000", "0.000", "x.0",
+          "7.", "1,00", "12,345,678.900", "4{,}00", ".5", "9.0x", "1,0000"]
+
+
+def both(texts: list[str], drop: np.ndarray | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dh, "_FORCE_NUMPY", True)
+    ref = dh.tokenize_batch(texts, drop)
+    monkeypatch.setattr(dh, "_FORCE_NUMPY", False)
+    got = dh.tokenize_batch(texts, drop)
+    for field in FIELDS:
+        a, b = getattr(ref, field), getattr(got, field)
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b), (field, texts)
+        else:
+            assert a == b, (field, texts)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_scan_equals_numpy_on_random_text(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(seed)
+    drop = np.unique(dh.tokenize_batch(["input output 1000 a"]).word_hash)
+    for _ in range(400):
+        texts = ["".join(rng.choice(PIECES) for _ in range(rng.randint(0, 40))) for _ in range(rng.randint(1, 6))]
+        both(texts, drop if rng.random() < 0.5 else None, monkeypatch)
+
+
+def test_compiled_scan_equals_numpy_at_the_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+    for texts in ([""], ["", ""], ["1,000"], ["3.0"], ["a"], ["9{,}999"], ["1.", "0"], ["x" * 5000], ["0." + "0" * 40],
+                  ["5." + "0" * 17 + "1" + "0" * 9]):
+        both(texts, None, monkeypatch)
+
+
+def test_compiled_scan_equals_numpy_on_real_statements(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not DATA.exists():
+        pytest.skip("shared/data is absent")
+    from acereason.sources import read_source
+
+    texts = [p.prompt for f in ("rllm_code/test/livecodebench.json", "deepscaler/train/aime.json", "math500/test.jsonl")
+             for p in read_source(DATA / f)]
+    for lo in range(0, len(texts), 700):
+        both(texts[lo: lo + 700], None, monkeypatch)
