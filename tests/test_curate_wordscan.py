@@ -57,3 +57,41 @@ def test_compiled_scan_equals_numpy_on_real_statements(monkeypatch: pytest.Monke
              for p in read_source(DATA / f)]
     for lo in range(0, len(texts), 700):
         both(texts[lo: lo + 700], None, monkeypatch)
+
+
+STATEMENT_PIECES = ["\n", "\n", "\r\n", " ", "\t", "Input", "input", "INPUT", " format", "\nformat", "Output", "output",
+                    ":", "Constraints", "constraint", "s", "Sample Input", "sample\n input", "Example", "examples",
+                    "Note", "notes", "Follow-up", "follow up", "followup", "x", "_", "1", "é", "Σ", "İ", "😀", "\x00",
+                    "The input is given from Standard Input in the following format:", "All input values are integers.",
+                    "Print the answer", "print the answer.", "the input consists of multiple test cases",
+                    "all the input values are integers", " a b\n", "N M\n", "\u2028", "\x1c", "ÿ", "µ", "K", "Ω"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_compiled_code_statements_equal_the_regex_function(seed: int) -> None:
+    from acereason.curate.decontam_code import code_statement, code_statements
+
+    rng = random.Random(seed)
+    texts = ["".join(rng.choice(STATEMENT_PIECES) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    assert code_statements(texts) == [code_statement(t) for t in texts]
+
+
+def test_compiled_code_statements_equal_the_regex_function_on_real_statements() -> None:
+    if not DATA.exists():
+        pytest.skip("shared/data is absent")
+    from acereason.curate.decontam_code import code_statement, code_statements
+    from acereason.sources import read_source
+
+    texts = [p.prompt for f in ("rllm_code/train/livecodebench.json", "rllm_code/test/livecodebench.json",
+                                "rllm_code/test/codeforces.json") for p in read_source(DATA / f)]
+    assert code_statements(texts) == [code_statement(t) for t in texts]
+
+
+def test_python_joined_code_statements_still_equal_the_regex_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path a build without the compiled scan takes (one joined batch per pattern)."""
+    from acereason.curate.decontam_code import code_statement, code_statements
+
+    monkeypatch.setattr(dh, "_FORCE_NUMPY", True)
+    rng = random.Random(7)
+    texts = ["".join(rng.choice(STATEMENT_PIECES[:-4]) for _ in range(rng.randint(0, 30))) for _ in range(2000)]
+    assert code_statements(texts) == [code_statement(t) for t in texts]

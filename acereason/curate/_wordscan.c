@@ -15,6 +15,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define B 0x9E3779B97F4A7C15ULL
@@ -158,11 +159,136 @@ done:
     return result;
 }
 
+/* ---- code statements: acereason.curate.decontam_code.code_statement, one text at a time ------------------
+ * reduce_code(texts, lower, space, word) -> list of str or None
+ *   lower   65536 uint16: the lowercase of each BMP code point, 0 where str.lower is not one code point of a
+ *           fixed mapping (capital sigma, which lowers by context; U+0130; surrogates): such a text, and a text
+ *           holding a code point beyond the BMP, gets None and is reduced by the Python function instead.
+ *   space, word   65536 bytes: re's \s and \w per BMP code point.
+ * The two regex substitutions of code_statement are matched by hand, with re's semantics: a match is tried at
+ * each newline from where the previous one ended, the header as its greedy pattern (backtracking cannot change
+ * the outcome of these patterns: each optional piece is followed by a character it does not match), the lazy
+ * body up to the first place its look-ahead holds; then the stock sentences are replaced in their order. */
+typedef struct {
+    const uint16_t *lower;
+    const uint8_t *space, *word;
+} Tables;
+
+static const char *STOCK_TEXT[] = {"the input is given from standard input in the following format:",
+                              "the input is given from standard input in the following format",
+                              "all the input values are integers.", "all the input values are integers",
+                              "all input values are integers.", "all input values are integers",
+                              "print the answer.", "print the answer",
+                              "the input consists of multiple test cases.", "the input consists of multiple test cases",
+                              NULL};
+static const char *BASE_TEXT[] = {"the input is given from standard input in the following format",
+                                    "the input consists of multiple test cases", "all the input values are integers",
+                                    "all input values are integers", "print the answer", NULL};
+
+/* A needle with its Horspool shift table (built once, at import). */
+typedef struct {
+    const char *text;
+    size_t len;
+    uint8_t shift[256];
+} Needle;
+
+#define N_STOCK 10
+#define N_BASES 5
+static Needle stock[N_STOCK], bases[N_BASES];
+
+static void needle_init(Needle *nd, const char *text) {
+    nd->text = text;
+    nd->len = strlen(text);
+    for (int c = 0; c < 256; c++) nd->shift[c] = (uint8_t)nd->len;
+    for (size_t i = 0; i + 1 < nd->len; i++) nd->shift[(unsigned char)text[i]] = (uint8_t)(nd->len - 1 - i);
+}
+
+/* The matchers, once per code-unit width of the lowered text: 1 byte (a Latin-1 text lowers within Latin-1)
+ * and 2 (a BMP text). */
+#define T uint8_t
+#define NAME(x) x##_u8
+#include "_wordscan_reduce.h"
+#undef T
+#undef NAME
+#define T uint16_t
+#define NAME(x) x##_u16
+#include "_wordscan_reduce.h"
+#undef T
+#undef NAME
+
+static PyObject *reduce_code(PyObject *self, PyObject *args) {
+    PyObject *texts;
+    Py_buffer blower, bspace, bword;
+    if (!PyArg_ParseTuple(args, "O!y*y*y*", &PyList_Type, &texts, &blower, &bspace, &bword)) return NULL;
+    PyObject *out = NULL;
+    void *buf = NULL;
+    size_t cap = 0;
+    if (blower.len < 65536 * 2 || bspace.len < 65536 || bword.len < 65536) {
+        PyErr_SetString(PyExc_ValueError, "reduce_code: tables too small");
+        goto done;
+    }
+    Tables t = {(const uint16_t *)blower.buf, (const uint8_t *)bspace.buf, (const uint8_t *)bword.buf};
+    uint8_t lower8[256];
+    int latin1 = 1; /* every Latin-1 letter lowers within Latin-1 (Unicode has it so; checked, not assumed) */
+    for (int c = 0; c < 256; c++) {
+        lower8[c] = c < 128 ? (c - 65u < 26u ? c + 32 : c) : (uint8_t)t.lower[c];
+        if (c >= 128 && (t.lower[c] == 0 || t.lower[c] > 255)) latin1 = 0;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(texts);
+    out = PyList_New(count);
+    if (!out) goto done;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *s = PyList_GET_ITEM(texts, k);
+        if (!PyUnicode_Check(s)) {
+            PyErr_SetString(PyExc_TypeError, "reduce_code: texts must be str");
+            Py_CLEAR(out);
+            goto done;
+        }
+        int kind = PyUnicode_KIND(s);
+        size_t n = (size_t)PyUnicode_GET_LENGTH(s) + 1, need = 2 * n * (size_t)kind;
+        if (need > cap) {
+            free(buf);
+            cap = 2 * need;
+            buf = malloc(cap);
+            if (!buf) {
+                PyErr_NoMemory();
+                Py_CLEAR(out);
+                goto done;
+            }
+        }
+        PyObject *r = NULL;
+        if (kind == PyUnicode_1BYTE_KIND && (latin1 || PyUnicode_IS_ASCII(s)))
+            r = reduce_u8(PyUnicode_1BYTE_DATA(s), n, (uint8_t *)buf, &t, lower8);
+        else if (kind == PyUnicode_2BYTE_KIND)
+            r = reduce_u16(PyUnicode_2BYTE_DATA(s), n, (uint16_t *)buf, &t, lower8);
+        else {
+            r = Py_None; /* beyond the BMP: the Python function */
+            Py_INCREF(r);
+        }
+        if (!r) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, k, r);
+    }
+done:
+    free(buf);
+    PyBuffer_Release(&blower);
+    PyBuffer_Release(&bspace);
+    PyBuffer_Release(&bword);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scan_words", scan_words, METH_VARARGS, "Fold number formats, find and hash the words of a batch (see the C source)."},
+    {"reduce_code", reduce_code, METH_VARARGS, "code_statement of every text (None: use the Python function)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_wordscan", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__wordscan(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__wordscan(void) {
+    for (int k = 0; k < N_STOCK; k++) needle_init(&stock[k], STOCK_TEXT[k]);
+    for (int k = 0; k < N_BASES; k++) needle_init(&bases[k], BASE_TEXT[k]);
+    return PyModule_Create(&module);
+}

@@ -12,6 +12,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
 
+from acereason.curate import decontam_hash
 from acereason.curate.decontam_hash import fast_lower
 
 # Patterns run on the lowercased statement (the n-gram view is lowercase anyway), case-sensitively, and
@@ -80,6 +81,11 @@ def code_statements(texts: Sequence[str]) -> list[str]:
     a text holding a NUL itself takes that path."""
     if not texts:
         return []
+    if decontam_hash._wordscan is not None and not decontam_hash._FORCE_NUMPY:
+        # The compiled reduction (``_wordscan.c``): the same matches by hand, one text at a time, no joined
+        # batch; a text it cannot lowercase by table (capital sigma, U+0130, beyond the BMP) comes back None.
+        out = decontam_hash._wordscan.reduce_code(list(texts), *_code_tables())
+        return [code_statement(t) if r is None else r for t, r in zip(texts, out, strict=True)]
     if any("\x00" in t for t in texts):
         return [code_statement(t) for t in texts]
     out: list[str] = [""] * len(texts)
@@ -90,6 +96,26 @@ def code_statements(texts: Sequence[str]) -> list[str]:
             for i, t in zip(group, _joined_statements([texts[i] for i in group]), strict=True):
                 out[i] = t
     return out
+
+
+_TABLES: list[tuple[bytes, bytes, bytes]] = []
+
+
+def _code_tables() -> tuple[bytes, bytes, bytes]:
+    """The compiled reduction's tables over the BMP, built once: the lowercase of each code point (0 where
+    ``str.lower`` is not one fixed code point: capital sigma, U+0130, surrogates), and re's ``\\s`` and ``\\w``."""
+    if not _TABLES:
+        import numpy as np
+
+        chars = [chr(c) for c in range(65536)]
+        low = [x.lower() for x in chars]
+        lower = np.array([ord(x) if len(x) == 1 else 0 for x in low], dtype=np.uint16)
+        lower[0x3A3] = 0
+        lower[0xD800:0xE000] = 0
+        space = np.array([x.isspace() for x in chars], dtype=np.uint8)
+        word = np.array([x.isalnum() or x == "_" for x in chars], dtype=np.uint8)
+        _TABLES.append((lower.tobytes(), space.tobytes(), word.tobytes()))
+    return _TABLES[0]
 
 
 def _sub_headers(pattern: re.Pattern[str], text: str, word: str) -> str:
