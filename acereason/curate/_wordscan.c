@@ -3,11 +3,12 @@
  * hashes, same positions; tests/test_curate_decontam_speedpaths.py compares the two), built as an optional
  * extension: where no C compiler is available the numpy path runs instead.
  *
- * scan_words(src, unit, table, dst, starts, ends, hashes, docs) -> (n_words, n_units)
+ * scan_words(src, unit, table, dst, starts, ends, hashes, docs, drop) -> (n_words, n_units)
  *   src     the batch as code units: unit 1 = one byte per character (ASCII), unit 2 = UTF-16-LE units
  *   table   65536 bytes, nonzero where the BMP code point is alphanumeric (str.isalnum)
  *   dst     writable, len(src) bytes: receives the batch without the dropped number-formatting characters
  *   starts, ends, hashes, docs   writable int64/int64/uint64/int64 arrays with room for every word
+ *   drop    uint64 word hashes to leave out, as if the text did not have those words
  * A word is a maximal run of alphanumeric units (a-z, 0-9, or the table for units >= 128); its hash is the
  * polynomial sum c[j] * B**(e-1-j) over its units (uint64, wrapping) through the splitmix64 finaliser; NUL
  * separates documents and ends no word it is not next to.
@@ -36,7 +37,22 @@ typedef struct {
     int64_t *starts, *ends, *docs;
     uint64_t *hashes;
     size_t words, units;
+    const uint64_t *drop; /* word hashes to leave out (few), behind a 4096-bit set on their top 12 bits */
+    size_t n_drop;
+    uint64_t drop_bits[64];
 } Scan;
+
+/* Record the word that ends at w (left out when its hash is one of the dropped words). */
+static inline size_t emit(Scan *out, size_t nw, int64_t w, uint64_t h, int64_t doc) {
+    uint64_t hv = mix(h);
+    out->ends[nw] = w;
+    out->hashes[nw] = hv;
+    out->docs[nw] = doc;
+    if (out->drop_bits[hv >> 58] >> ((hv >> 52) & 63) & 1)
+        for (size_t k = 0; k < out->n_drop; k++)
+            if (out->drop[k] == hv) return nw;
+    return nw + 1;
+}
 
 /* How many of the units from i on are number formatting to drop (0: none), read on the original units (each
  * decision depends only on them, so the result is that of the numpy path's independent masks). For a decimal
@@ -100,20 +116,12 @@ FORMAT_DROP(uint16_t)
             }                                                                                                 \
             if (in_word) {                                                                                    \
                 in_word = 0;                                                                                  \
-                out->ends[nw] = (int64_t)w;                                                                   \
-                out->hashes[nw] = mix(h);                                                                     \
-                out->docs[nw] = doc;                                                                          \
-                nw++;                                                                                         \
+                nw = emit(out, nw, (int64_t)w, h, doc);                                                       \
             }                                                                                                 \
             doc += k == NUL;                                                                                  \
             d[w++] = (T)c;                                                                                    \
         }                                                                                                     \
-        if (in_word) {                                                                                        \
-            out->ends[nw] = (int64_t)w;                                                                       \
-            out->hashes[nw] = mix(h);                                                                         \
-            out->docs[nw] = doc;                                                                              \
-            nw++;                                                                                             \
-        }                                                                                                     \
+        if (in_word) nw = emit(out, nw, (int64_t)w, h, doc);                                                  \
         out->words = nw;                                                                                      \
         out->units = w;                                                                                       \
     }
@@ -122,9 +130,10 @@ SCAN(uint8_t)
 SCAN(uint16_t)
 
 static PyObject *scan_words(PyObject *self, PyObject *args) {
-    Py_buffer src, table, dst, bstarts, bends, bhashes, bdocs;
+    Py_buffer src, table, dst, bstarts, bends, bhashes, bdocs, bdrop;
     int unit;
-    if (!PyArg_ParseTuple(args, "y*iy*w*w*w*w*w*", &src, &unit, &table, &dst, &bstarts, &bends, &bhashes, &bdocs))
+    if (!PyArg_ParseTuple(args, "y*iy*w*w*w*w*w*y*", &src, &unit, &table, &dst, &bstarts, &bends, &bhashes, &bdocs,
+                          &bdrop))
         return NULL;
     PyObject *result = NULL;
     size_t n = (size_t)src.len / (size_t)(unit == 2 ? 2 : 1);
@@ -140,7 +149,9 @@ static PyObject *scan_words(PyObject *self, PyObject *args) {
                                                    : (unit == 2 && alnum[c] ? WORD : OTHER);
     cls[44] = cls[46] = cls[123] = PUNCT;
     cls[0] = NUL;
-    Scan out = {(int64_t *)bstarts.buf, (int64_t *)bends.buf, (int64_t *)bdocs.buf, (uint64_t *)bhashes.buf, 0, 0};
+    Scan out = {(int64_t *)bstarts.buf, (int64_t *)bends.buf, (int64_t *)bdocs.buf, (uint64_t *)bhashes.buf, 0, 0,
+                (const uint64_t *)bdrop.buf, (size_t)bdrop.len / 8, {0}};
+    for (size_t k = 0; k < out.n_drop; k++) out.drop_bits[out.drop[k] >> 58] |= 1ULL << ((out.drop[k] >> 52) & 63);
     Py_BEGIN_ALLOW_THREADS
     if (unit == 1)
         scan_uint8_t((const uint8_t *)src.buf, n, (uint8_t *)dst.buf, cls, alnum, &out);
@@ -156,6 +167,7 @@ done:
     PyBuffer_Release(&bends);
     PyBuffer_Release(&bhashes);
     PyBuffer_Release(&bdocs);
+    PyBuffer_Release(&bdrop);
     return result;
 }
 

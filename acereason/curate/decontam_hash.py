@@ -351,11 +351,11 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
     # UTF-16: one unit per BMP code point; a code point beyond the BMP becomes two surrogate units, which
     # are not alphanumeric, so it separates words (as the docstring says). Indices then differ from string
     # indices only after such a code point, which only affects the reported n-gram text.
-    if _wordscan is not None and not _FORCE_NUMPY:
-        encoded, word_hash, word_doc, starts, ends = _words_compiled(encoded, unit)
+    if _wordscan is not None and not _FORCE_NUMPY:  # the compiled scan leaves the dropped words out itself
+        encoded, word_hash, word_doc, starts, ends = _words_compiled(encoded, unit, drop)
     else:
         encoded, word_hash, word_doc, starts, ends = _words_numpy(encoded, unit, len(texts))
-    if drop is not None and len(drop) and len(word_hash):
+    if drop is not None and len(drop) and len(word_hash) and (_wordscan is None or _FORCE_NUMPY):
         # A few dropped words: a 4096-bit set on the top hash bits picks the candidates, which are checked exactly.
         cand = bitset_candidates(_drop_bits(drop), word_hash, _DROP_SHIFT)
         hit = cand[drop[np.searchsorted(drop, word_hash[cand]).clip(max=len(drop) - 1)] == word_hash[cand]]
@@ -394,16 +394,26 @@ def _words_numpy(encoded: bytes, unit: int, n_docs: int) -> tuple[bytes, np.ndar
     return encoded, word_hash, np.repeat(np.arange(n_docs), words_per_doc), starts, ends
 
 
-def _words_compiled(encoded: bytes, unit: int) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_words_numpy` in one pass of the compiled scan (``_wordscan.c``): same words, hashes, positions."""
+def _words_compiled(encoded: bytes, unit: int, drop: np.ndarray | None) -> tuple[bytes, np.ndarray, np.ndarray,
+                                                                                np.ndarray, np.ndarray]:
+    """:func:`_words_numpy` and the ``drop`` filter in one pass of the compiled scan (``_wordscan.c``): the same
+    words, hashes and positions."""
     n = len(encoded) // unit
     cap = n // 2 + 1  # words alternate with separators: at most one per two units, plus one
-    out = np.empty((4, cap), dtype=np.int64)
-    dst = bytearray(len(encoded))
+    # Work buffers kept between calls: fresh ones of this size are fresh pages, and the kernel's zeroing of
+    # them cost more than the scan. What is returned is copied out of them.
+    if _SCAN_WORK[0].shape[1] < cap or len(_SCAN_WORK[1]) < len(encoded):
+        _SCAN_WORK[0] = np.empty((4, max(cap, 2 * _SCAN_WORK[0].shape[1])), dtype=np.int64)
+        _SCAN_WORK[1] = bytearray(max(len(encoded), 2 * len(_SCAN_WORK[1])))
+    out, dst = _SCAN_WORK
+    drop_bytes = b"" if drop is None else np.ascontiguousarray(drop, dtype=np.uint64).tobytes()
     n_words, n_units = _wordscan.scan_words(encoded, unit, _word_table_bytes(), dst, out[0], out[1], out[2],
-                                            out[3])
-    starts, ends, word_hash, word_doc = out[0, :n_words], out[1, :n_words], out[2, :n_words], out[3, :n_words]
+                                            out[3], drop_bytes)
+    starts, ends, word_hash, word_doc = (out[r, :n_words].copy() for r in range(4))
     return bytes(memoryview(dst)[: n_units * unit]), word_hash.view(np.uint64), word_doc, starts, ends
+
+
+_SCAN_WORK: list = [np.empty((4, 0), dtype=np.int64), bytearray()]
 
 
 def window_hashes(ids: np.ndarray, n: int, pairs: np.ndarray | None = None) -> np.ndarray:
