@@ -95,3 +95,26 @@ def test_python_joined_code_statements_still_equal_the_regex_function(monkeypatc
     rng = random.Random(7)
     texts = ["".join(rng.choice(STATEMENT_PIECES[:-4]) for _ in range(rng.randint(0, 30))) for _ in range(2000)]
     assert code_statements(texts) == [code_statement(t) for t in texts]
+
+
+@pytest.mark.parametrize(("n", "table_size"), [(1, 10), (9, 50), (14, 3000), (9, 200_000)])
+def test_compiled_window_probe_equals_hashing_then_finding(n: int, table_size: int,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both filter layouts (a byte per slot for small tables, packed bits for large), windows in and out."""
+    from acereason.curate.decontam import _Table
+    from acereason.curate.decontam_hash import window_hashes
+
+    rng = np.random.default_rng(n)
+    ids = rng.integers(0, 50, size=20_000 + n).astype(np.uint64)  # a small vocabulary: windows repeat
+    windows = window_hashes(ids, n)
+    inside = rng.choice(windows, size=min(table_size, len(windows)) // 2)
+    outside = rng.integers(0, 2**63, size=table_size - len(inside), dtype=np.uint64)
+    hashes = np.concatenate([inside, outside])
+    table = _Table.build(hashes, np.arange(len(hashes)))
+    m = len(ids) - n - 3
+    monkeypatch.setattr(dh, "_FORCE_NUMPY", True)
+    ref = table.find_windows(ids, n, m)
+    monkeypatch.setattr(dh, "_FORCE_NUMPY", False)
+    got = table.find_windows(ids, n, m)
+    assert len(ref[0]) > 0
+    assert np.array_equal(ref[0], got[0]) and np.array_equal(ref[1], got[1])

@@ -107,7 +107,7 @@ FORMAT_DROP(uint16_t)
                 d[w++] = (T)c;                                                                                \
                 continue;                                                                                     \
             }                                                                                                 \
-            if (k == PUNCT) {                                                                                 \
+            if (k == PUNCT && i > 0 && s[i - 1] - 48u < 10u) { /* a number's formatting starts after a digit */ \
                 size_t skip = format_drop_##T(s, n, i, &zlo, &zhi);                                           \
                 if (skip) {                                                                                   \
                     i += skip - 1;                                                                            \
@@ -291,9 +291,72 @@ done:
     return out;
 }
 
+/* ---- window lookups: NgramIndex's table probe over every n-word window of a batch ------------------------
+ * probe_windows(ids, m, n, bits, bytewise, shift, hashes, hit, slot) -> count
+ *   ids     uint64 word hashes (padded: at least m + n - 1 of them)
+ *   m       how many windows (starting at 0 .. m-1)
+ *   bits    the table's filter on the top bits of a hash: one byte per slot (bytewise) or packed uint64 bits
+ *   hashes  the table's sorted window hashes
+ *   hit, slot   int64 outputs (room for m): the windows found, in order, and their index in hashes
+ * A window's hash is sum_j ids[i+j] * P**(n-1-j) (uint64), window_hashes' value, rolled from one window to
+ * the next; only windows that pass the filter are binary-searched. */
+#define P 0x100000001B3ULL
+
+static PyObject *probe_windows(PyObject *self, PyObject *args) {
+    Py_buffer bids, bbits, bhashes, bhit, bslot;
+    Py_ssize_t m, n;
+    int bytewise, shift;
+    if (!PyArg_ParseTuple(args, "y*nny*iiy*w*w*", &bids, &m, &n, &bbits, &bytewise, &shift, &bhashes, &bhit, &bslot))
+        return NULL;
+    PyObject *result = NULL;
+    size_t len = (size_t)bids.len / 8, nh = (size_t)bhashes.len / 8;
+    if (n < 1 || m < 0 || (m > 0 && (size_t)(m + n - 1) > len) || (size_t)bhit.len / 8 < (size_t)m ||
+        (size_t)bslot.len / 8 < (size_t)m || shift < 0 || shift > 63 || nh == 0) {
+        PyErr_SetString(PyExc_ValueError, "probe_windows: bad sizes");
+        goto done;
+    }
+    const uint64_t *ids = (const uint64_t *)bids.buf, *hs = (const uint64_t *)bhashes.buf;
+    const uint8_t *flags = (const uint8_t *)bbits.buf;
+    const uint64_t *bits = (const uint64_t *)bbits.buf;
+    size_t nbits = bytewise ? (size_t)bbits.len : (size_t)bbits.len * 8;
+    int64_t *hit = (int64_t *)bhit.buf, *slot = (int64_t *)bslot.buf;
+    size_t count = 0;
+    Py_BEGIN_ALLOW_THREADS
+    uint64_t pn = 1; /* P**n: what the word leaving the window is worth when the next one comes in */
+    for (Py_ssize_t j = 0; j < n; j++) pn *= P;
+    uint64_t h = 0;
+    for (Py_ssize_t j = 0; j < n && j < (Py_ssize_t)len; j++) h = h * P + ids[j];
+    for (size_t i = 0; i < (size_t)m; i++) {
+        if (i) h = h * P - ids[i - 1] * pn + ids[i + n - 1];
+        uint64_t sl = h >> shift;
+        int pass = sl < nbits && (bytewise ? flags[sl] : (int)(bits[sl >> 6] >> (sl & 63) & 1));
+        if (__builtin_expect(pass, 0)) {
+            size_t lo = 0, hi = nh; /* the first hash >= h */
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (hs[mid] < h) lo = mid + 1; else hi = mid;
+            }
+            if (lo < nh && hs[lo] == h) {
+                hit[count] = (int64_t)i;
+                slot[count++] = (int64_t)lo;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSize_t(count);
+done:
+    PyBuffer_Release(&bids);
+    PyBuffer_Release(&bbits);
+    PyBuffer_Release(&bhashes);
+    PyBuffer_Release(&bhit);
+    PyBuffer_Release(&bslot);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan_words", scan_words, METH_VARARGS, "Fold number formats, find and hash the words of a batch (see the C source)."},
     {"reduce_code", reduce_code, METH_VARARGS, "code_statement of every text (None: use the Python function)."},
+    {"probe_windows", probe_windows, METH_VARARGS, "The n-word windows of a batch found in a table (see the source)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from acereason.curate import decontam_hash
 from acereason.curate.decontam_hash import (
     _P,
     _SENTINEL,
@@ -116,6 +117,19 @@ class _Table:
         """(indices into ``h`` found in the table, the owning item of each)."""
         hit, slot = self.find(h)
         return hit, self.owners[slot]
+
+    def find_windows(self, ids: np.ndarray, n: int, m: int, pairs: np.ndarray | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`find` of the first ``m`` ``n``-word windows of ``ids`` (``window_hashes(ids, n)[:m]``): with the
+        compiled scan, one pass that rolls each window's hash and probes the filter (no array per window)."""
+        if decontam_hash._wordscan is None or decontam_hash._FORCE_NUMPY or not len(self.hashes) or m <= 0:
+            return self.find(window_hashes(ids, n, pairs)[:m])
+        hit = np.empty(m, np.int64)
+        slot = np.empty(m, np.int64)
+        ids = np.ascontiguousarray(ids, dtype=np.uint64)
+        count = decontam_hash._wordscan.probe_windows(ids, m, n, self.bits, int(self.bytewise), int(self.shift),
+                                                      self.hashes, hit, slot)
+        return hit[:count].copy(), slot[:count].copy()
 
     def find(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(indices into ``h`` found in the table, the table slot of each)."""
@@ -312,7 +326,7 @@ class NgramIndex:
             for length in sorted(self._tables):
                 table = self._tables[length]
                 if length == self.n or starts is None or h is None:
-                    hit, slot = table.find(window_hashes(ids, length, pairs)[:m])
+                    hit, slot = table.find_windows(ids, length, m, pairs)
                 else:  # short items: only the windows that start with one's first word, extended length by length
                     while done < length:
                         h = h * _P + ids[starts + done]
