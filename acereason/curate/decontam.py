@@ -49,8 +49,9 @@ class Hits:
     pos: np.ndarray
     batch: TokenizedBatch
     # The padded word hashes the scan used, for a second matcher over the same windows: (ids, document of
-    # each padded position, number of real positions, first word of each document, 2-word window hashes).
-    padded: tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray] | None = None
+    # each padded position, number of real positions, first word of each document, 2-word window hashes or
+    # None where the compiled probe does without them).
+    padded: tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -318,10 +319,11 @@ class NgramIndex:
             z = np.zeros(0, np.int64)
             return Hits(z, z, z, batch)
         ids, doc, m = self._padded(batch)
-        starts = self._short_first.lookup(ids[:m])[0] if self._short_first is not None else None
+        starts = self._short_first.find_windows(ids, 1, m)[0] if self._short_first is not None else None
         docs, keys, poss = [], [], []
         with np.errstate(over="ignore"):
-            pairs = ids[:-1] * _P + ids[1:]  # the first doubling step of every window length, kept for Hits
+            # The first doubling step of every window length, kept for Hits; the compiled probe rolls its own.
+            pairs = ids[:-1] * _P + ids[1:] if decontam_hash._wordscan is None or decontam_hash._FORCE_NUMPY else None
             h, done = ids[starts] if starts is not None else None, 1  # h: the first `done` words at each start
             for length in sorted(self._tables):
                 table = self._tables[length]

@@ -177,8 +177,8 @@ class ShortItemMatcher:
         if scanned.padded is None:  # nothing was scanned (no texts, or an empty index)
             z = np.zeros(0, np.int64)
             return z, z, z
-        _, doc, m, offsets, pairs = scanned.padded
-        hit, slot = self.table.find(pairs[:m])
+        ids, doc, m, offsets, pairs = scanned.padded
+        hit, slot = self.table.find_windows(ids, 2, m, pairs)
         d = doc[hit]
         return d, slot, hit - d - offsets[d]
 
