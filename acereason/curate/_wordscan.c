@@ -3,8 +3,9 @@
  * hashes, same positions; tests/test_curate_decontam_speedpaths.py compares the two), built as an optional
  * extension: where no C compiler is available the numpy path runs instead.
  *
- * scan_words(src, unit, table, dst, starts, ends, hashes, docs, drop) -> (n_words, n_units)
- *   src     the batch as code units: unit 1 = one byte per character (ASCII), unit 2 = UTF-16-LE units
+ * scan_words(src, unit, table, dst, starts, ends, hashes, docs, drop) -> (n_words, n_units, n_nuls)
+ *   src     the batch as code units: unit 1 = one byte per character (ASCII), unit 2 = UTF-16-LE units;
+ *           lowercase but for ASCII letters, which the scan lowers itself
  *   table   65536 bytes, nonzero where the BMP code point is alphanumeric (str.isalnum)
  *   dst     writable, len(src) bytes: receives the batch without the dropped number-formatting characters
  *   starts, ends, hashes, docs   writable int64/int64/uint64/int64 arrays with room for every word
@@ -36,7 +37,7 @@ enum { OTHER = 0, WORD = 1, PUNCT = 2, NUL = 3 };
 typedef struct {
     int64_t *starts, *ends, *docs;
     uint64_t *hashes;
-    size_t words, units;
+    size_t words, units, nuls;
     const uint64_t *drop; /* word hashes to leave out (few), behind a 4096-bit set on their top 12 bits */
     size_t n_drop;
     uint64_t drop_bits[64];
@@ -101,6 +102,7 @@ FORMAT_DROP(uint16_t)
         uint64_t *restrict hashes = out->hashes;                                                              \
         for (size_t i = 0; i < n; i++) {                                                                      \
             uint32_t c = s[i];                                                                                \
+            c = c - 65u < 26u ? c + 32 : c; /* ASCII lowercase here: the caller need not lower the batch */  \
             uint32_t k = c < 256 ? cls[c] : (alnum[c] ? WORD : OTHER);                                        \
             if (__builtin_expect(k == PUNCT, 0) && i > 0 && s[i - 1] - 48u < 10u) {                          \
                 size_t skip = format_drop_##T(s, n, i, &zlo, &zhi);                                           \
@@ -134,6 +136,7 @@ FORMAT_DROP(uint16_t)
         }                                                                                                     \
         out->words = finish(out, nw);                                                                         \
         out->units = w;                                                                                       \
+        out->nuls = doc;                                                                                      \
     }
 
 SCAN(uint8_t)
@@ -159,7 +162,7 @@ static PyObject *scan_words(PyObject *self, PyObject *args) {
                                                    : (unit == 2 && alnum[c] ? WORD : OTHER);
     cls[44] = cls[46] = cls[123] = PUNCT;
     cls[0] = NUL;
-    Scan out = {(int64_t *)bstarts.buf, (int64_t *)bends.buf, (int64_t *)bdocs.buf, (uint64_t *)bhashes.buf, 0, 0,
+    Scan out = {(int64_t *)bstarts.buf, (int64_t *)bends.buf, (int64_t *)bdocs.buf, (uint64_t *)bhashes.buf, 0, 0, 0,
                 (const uint64_t *)bdrop.buf, (size_t)bdrop.len / 8, {0}};
     for (size_t k = 0; k < out.n_drop; k++) out.drop_bits[out.drop[k] >> 58] |= 1ULL << ((out.drop[k] >> 52) & 63);
     Py_BEGIN_ALLOW_THREADS
@@ -168,7 +171,7 @@ static PyObject *scan_words(PyObject *self, PyObject *args) {
     else
         scan_uint16_t((const uint16_t *)src.buf, n, (uint16_t *)dst.buf, cls, alnum, &out);
     Py_END_ALLOW_THREADS
-    result = Py_BuildValue("(nn)", (Py_ssize_t)out.words, (Py_ssize_t)out.units);
+    result = Py_BuildValue("(nnn)", (Py_ssize_t)out.words, (Py_ssize_t)out.units, (Py_ssize_t)out.nuls);
 done:
     PyBuffer_Release(&src);
     PyBuffer_Release(&table);

@@ -336,6 +336,14 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
     ``drop`` (sorted) are left out, as if the text did not have them.
     """
     joined = "\x00".join(texts)
+    if _wordscan is not None and not _FORCE_NUMPY and joined.isascii():
+        # The compiled scan lowers ASCII itself and counts the separators: a text holding a NUL shows as more.
+        encoded = joined.encode("ascii")
+        scanned = _words_compiled(encoded, 1, drop)
+        if scanned[5] == len(texts) - 1:
+            encoded, word_hash, word_doc, starts, ends, _ = scanned
+            return TokenizedBatch(encoded, "ascii", word_hash, word_doc, starts, ends,
+                                  np.bincount(word_doc, minlength=len(texts)))
     encoded = b""
     if not (joined.isascii() and joined.count("\x00") == len(texts) - 1):  # else: ASCII, no NUL inside a text
         joined = "\x00".join(_nfkc(t.replace("\x00", " ") if "\x00" in t else t) for t in texts)
@@ -352,7 +360,7 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
     # are not alphanumeric, so it separates words (as the docstring says). Indices then differ from string
     # indices only after such a code point, which only affects the reported n-gram text.
     if _wordscan is not None and not _FORCE_NUMPY:  # the compiled scan leaves the dropped words out itself
-        encoded, word_hash, word_doc, starts, ends = _words_compiled(encoded, unit, drop)
+        encoded, word_hash, word_doc, starts, ends, _ = _words_compiled(encoded, unit, drop)
     else:
         encoded, word_hash, word_doc, starts, ends = _words_numpy(encoded, unit, len(texts))
     if drop is not None and len(drop) and len(word_hash) and (_wordscan is None or _FORCE_NUMPY):
@@ -395,9 +403,9 @@ def _words_numpy(encoded: bytes, unit: int, n_docs: int) -> tuple[bytes, np.ndar
 
 
 def _words_compiled(encoded: bytes, unit: int, drop: np.ndarray | None) -> tuple[bytes, np.ndarray, np.ndarray,
-                                                                                np.ndarray, np.ndarray]:
+                                                                                np.ndarray, np.ndarray, int]:
     """:func:`_words_numpy` and the ``drop`` filter in one pass of the compiled scan (``_wordscan.c``): the same
-    words, hashes and positions."""
+    words, hashes and positions (ASCII letters lowered by the scan), and the number of NUL separators met."""
     n = len(encoded) // unit
     cap = n // 2 + 1  # words alternate with separators: at most one per two units, plus one
     # Work buffers kept between calls: fresh ones of this size are fresh pages, and the kernel's zeroing of
@@ -407,10 +415,10 @@ def _words_compiled(encoded: bytes, unit: int, drop: np.ndarray | None) -> tuple
         _SCAN_WORK[1] = bytearray(max(len(encoded), 2 * len(_SCAN_WORK[1])))
     out, dst = _SCAN_WORK
     drop_bytes = b"" if drop is None else np.ascontiguousarray(drop, dtype=np.uint64).tobytes()
-    n_words, n_units = _wordscan.scan_words(encoded, unit, _word_table_bytes(), dst, out[0], out[1], out[2],
-                                            out[3], drop_bytes)
+    n_words, n_units, n_nuls = _wordscan.scan_words(encoded, unit, _word_table_bytes(), dst, out[0], out[1], out[2],
+                                                    out[3], drop_bytes)
     starts, ends, word_hash, word_doc = (out[r, :n_words].copy() for r in range(4))
-    return bytes(memoryview(dst)[: n_units * unit]), word_hash.view(np.uint64), word_doc, starts, ends
+    return bytes(memoryview(dst)[: n_units * unit]), word_hash.view(np.uint64), word_doc, starts, ends, n_nuls
 
 
 _SCAN_WORK: list = [np.empty((4, 0), dtype=np.int64), bytearray()]
