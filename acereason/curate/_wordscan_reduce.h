@@ -88,6 +88,10 @@ static long NAME(constraint_header)(const T *u, size_t n, size_t p) {
 }
 
 static inline size_t NAME(next_newline)(const T *u, size_t n, size_t i) {
+    if (sizeof(T) == 1) { /* memchr: vectorised */
+        const void *p = i < n ? memchr(u + i, '\n', n - i) : NULL;
+        return p ? (size_t)((const T *)p - u) : n;
+    }
     while (i < n && u[i] != '\n') i++;
     return i;
 }
