@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-slow test-gpu lint install clean-venv
 
-$(STAMP): pyproject.toml setup.py acereason/curate/_wordscan.c
+$(STAMP): pyproject.toml setup.py acereason/curate/_wordscan.c acereason/curate/_wordscan_reduce.h
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q $(TORCH_CPU)

@@ -378,5 +378,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_wordscan", NULL, -1
 PyMODINIT_FUNC PyInit__wordscan(void) {
     for (int k = 0; k < N_STOCK; k++) needle_init(&stock[k], STOCK_TEXT[k]);
     for (int k = 0; k < N_BASES; k++) needle_init(&bases[k], BASE_TEXT[k]);
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    /* Bumped whenever a function's arguments or results change: a stale build is then not used. */
+    if (m && PyModule_AddIntConstant(m, "ABI", 1) < 0) Py_CLEAR(m);
+    return m;
 }

@@ -19,8 +19,10 @@ that cross a document boundary hold a sentinel and so never match.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -29,11 +31,18 @@ import numpy as np
 
 from acereason.curate.normalize import word_tokens
 
+_WORDSCAN_ABI = 1  # what this Python expects of _wordscan.c (its ABI constant)
 try:  # the compiled word scan (setup.py builds it where a C compiler is available); else numpy, same result
     from acereason.curate import _wordscan
 except ImportError:  # pragma: no cover - depends on the install
     _wordscan = None
-_FORCE_NUMPY = False  # tests set this to compare the two paths
+if _wordscan is not None and getattr(_wordscan, "ABI", None) != _WORDSCAN_ABI:  # pragma: no cover
+    warnings.warn("acereason.curate._wordscan is a stale build (reinstall: pip install -e . or make install); "
+                  "using the numpy paths", RuntimeWarning, stacklevel=1)
+    _wordscan = None
+# ACEREASON_NO_COMPILED=1 runs the numpy/regex paths even where the compiled scan is built (same results);
+# tests set this flag to compare the two.
+_FORCE_NUMPY = os.environ.get("ACEREASON_NO_COMPILED", "") == "1"
 
 _WORD_OR_NUL = re.compile(r"[^\W_]+|\x00")  # word_tokens' words, and the NULs that separate spans
 _SENTINEL = np.uint64(0x5EB7_1E5E_D0C5_0000)  # ends each document in a query batch
