@@ -417,12 +417,15 @@ def _words_compiled(encoded: bytes, unit: int, drop: np.ndarray | None) -> tuple
     words, hashes and positions (ASCII letters lowered by the scan), and the number of NUL separators met."""
     n = len(encoded) // unit
     cap = n // 2 + 1  # words alternate with separators: at most one per two units, plus one
-    # Work buffers kept between calls: fresh ones of this size are fresh pages, and the kernel's zeroing of
-    # them cost more than the scan. What is returned is copied out of them.
-    if _SCAN_WORK[0].shape[1] < cap or len(_SCAN_WORK[1]) < len(encoded):
-        _SCAN_WORK[0] = np.empty((4, max(cap, 2 * _SCAN_WORK[0].shape[1])), dtype=np.int64)
-        _SCAN_WORK[1] = bytearray(max(len(encoded), 2 * len(_SCAN_WORK[1])))
-    out, dst = _SCAN_WORK
+    # Work buffers kept between calls (for batches up to _KEEP_UNITS): fresh ones of this size are fresh
+    # pages, and the kernel's zeroing of them cost more than the scan. What is returned is copied out.
+    if n > _KEEP_UNITS:  # a one-off large call (an index build): its buffers are not kept
+        out, dst = np.empty((4, cap), dtype=np.int64), bytearray(len(encoded))
+    else:
+        if _SCAN_WORK[0].shape[1] < cap or len(_SCAN_WORK[1]) < len(encoded):
+            _SCAN_WORK[0] = np.empty((4, min(max(cap, 2 * _SCAN_WORK[0].shape[1]), _KEEP_UNITS // 2 + 1)), np.int64)
+            _SCAN_WORK[1] = bytearray(min(max(len(encoded), 2 * len(_SCAN_WORK[1])), 2 * _KEEP_UNITS))
+        out, dst = _SCAN_WORK
     drop_bytes = b"" if drop is None else np.ascontiguousarray(drop, dtype=np.uint64).tobytes()
     n_words, n_units, n_nuls = _wordscan.scan_words(encoded, unit, _word_table_bytes(), dst, out[0], out[1], out[2],
                                                     out[3], drop_bytes)
@@ -431,6 +434,7 @@ def _words_compiled(encoded: bytes, unit: int, drop: np.ndarray | None) -> tuple
 
 
 _SCAN_WORK: list = [np.empty((4, 0), dtype=np.int64), bytearray()]
+_KEEP_UNITS = 1 << 22  # 4M code units: at most ~70 MB of work buffers stay between calls
 
 
 def window_hashes(ids: np.ndarray, n: int, pairs: np.ndarray | None = None) -> np.ndarray:
