@@ -145,7 +145,8 @@ def main() -> None:
     args = ap.parse_args()
     rows = [run_domain(d, args.repeat, args.copies) for d in SETS]
     lines = [
-        f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, one process "
+        f"Machine: {platform.processor() or platform.machine()}{cpu_flags()}, Python {platform.python_version()}, "
+        f"compiled scan {compiled()}, one process "
         "(shared 2-core box). Input: the training statements of shared/data repeated "
         f"{args.copies}x plus every benchmark item injected once with whitespace/case/punctuation edits. "
         "The set-of-n-grams baseline drops any shared n-gram (the paper's filter as "
@@ -176,6 +177,22 @@ def main() -> None:
         from benchmarks.results import RESULTS, write_section
 
         write_section("Decontamination", with_history(text, RESULTS))
+
+
+def compiled() -> str:
+    """Whether ours ran the compiled scan (``acereason/curate/_wordscan.c``) or the numpy paths."""
+    from acereason.curate import decontam_hash
+
+    return "on" if decontam_hash._wordscan is not None and not decontam_hash._FORCE_NUMPY else "off (numpy paths)"
+
+
+def cpu_flags() -> str:
+    """The vector extensions of this CPU that change numpy's speed (AVX-512 boxes and AVX2-only ones differ)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
+    except (OSError, IndexError):
+        return ""
+    return " (AVX-512)" if "avx512f" in flags else " (AVX2)" if "avx2" in flags else ""
 
 
 def with_history(table: str, path: Path) -> str:
