@@ -118,3 +118,36 @@ def test_compiled_window_probe_equals_hashing_then_finding(n: int, table_size: i
     got = table.find_windows(ids, n, m)
     assert len(ref[0]) > 0
     assert np.array_equal(ref[0], got[0]) and np.array_equal(ref[1], got[1])
+
+
+HEADER_LINES = ["input", "Input", "INPUT:", "input format", "input\nformat", "input\n\nformat:", "input  format :",
+                "input:", "input \t", "inputs", "output", "Output:", "output format", "output\nformat",
+                "output\n format :", "outputs", "output\r", "constraints", "Constraints:", "constraint",
+                "constraints s", "sample input", "sample\ninput 1", "sampleinput", "example", "examples:", "example 1",
+                "examples2", "note", "notes:", "notes_", "follow-up", "follow up", "followup", "follow--up",
+                "the input is given from standard input in the following format:", "print the answer.",
+                "all input values are integers", "x y", "1 2 3", "", " ", "\t", "ÿ text", "é", "Σ", "N M", "a_1 ... a_n"]
+LINE_ENDS = ["\n", "\n", "\n", "\r\n", "\n\n", " \n", "\n "]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_compiled_code_statements_equal_the_regex_function_on_header_lines(seed: int) -> None:
+    """Texts built from header-like lines: where re backtracks into a header's optional "format" because no
+    output line follows the longer header (``input\\nformat\\noutput``), the compiled matcher must too."""
+    from acereason.curate.decontam_code import code_statement, code_statements
+
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(10_000):
+        t = "".join(rng.choice(HEADER_LINES) + rng.choice(LINE_ENDS) for _ in range(rng.randint(0, 12)))
+        texts.append(t.rstrip("\n") if rng.random() < 0.5 else t)
+    assert code_statements(texts) == [code_statement(t) for t in texts]
+
+
+def test_input_headers_without_an_output_line_stay_linear() -> None:
+    """Many input headers and no output line: each failed body search would rescan the rest of the text (re
+    does, quadratically); the compiled pass stops searching and gives the same text."""
+    from acereason.curate.decontam_code import code_statement, code_statements
+
+    text = "story\n" + "input\nx y\n" * 3000
+    assert code_statements([text]) == [code_statement(text)]

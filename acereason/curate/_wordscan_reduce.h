@@ -22,21 +22,28 @@ static inline long NAME(tail)(const T *u, size_t n, size_t i, int at_end) {
     return at_end && i == n ? (long)i : -1;
 }
 
-/* "input" / "output" at i, then (?:\s+format)? and the tail, as re tries it: with the group, then without */
-static long NAME(section)(const T *u, size_t n, size_t i, const char *word, size_t len, int at_end,
-                          const Tables *t) {
+/* "input" / "output" at i (after blanks), then (?:\s+format)? and the tail: the end of the match with the
+ * group (*with) and without it (*plain), -1 where that form does not match. re tries the group first and
+ * comes back to the form without it when what follows the header fails (the block body, for "input"). */
+static void NAME(section_ends)(const T *u, size_t n, size_t i, const char *word, size_t len, int at_end,
+                               const Tables *t, long *with, long *plain) {
+    *with = *plain = -1;
     i = NAME(blank)(u, n, i);
-    if (!NAME(lit)(u, n, i, word)) return -1;
+    if (!NAME(lit)(u, n, i, word)) return;
     i += len;
     size_t j = i;
     if (j < n && t->space[u[j]]) {
         while (j < n && t->space[u[j]]) j++;
-        if (NAME(lit)(u, n, j, "format")) {
-            long r = NAME(tail)(u, n, j + 6, at_end);
-            if (r >= 0) return r;
-        }
+        if (NAME(lit)(u, n, j, "format")) *with = NAME(tail)(u, n, j + 6, at_end);
     }
-    return NAME(tail)(u, n, i, at_end);
+    *plain = NAME(tail)(u, n, i, at_end);
+}
+
+/* The output line (a look-ahead: any form that matches will do) right after a newline. */
+static inline int NAME(output_line)(const T *u, size_t n, size_t i, const Tables *t) {
+    long with, plain;
+    NAME(section_ends)(u, n, i, "output", 6, 1, t, &with, &plain);
+    return with >= 0 || plain >= 0;
 }
 
 static inline int NAME(boundary)(const T *u, size_t n, size_t j, const Tables *t) {
@@ -96,19 +103,43 @@ static inline size_t NAME(next_newline)(const T *u, size_t n, size_t i) {
     return i;
 }
 
+/* The first newline at or after h where the block ends (the next section for a constraint block, which also
+ * ends at the end of the text: returns n; an output line for an input block: n when there is none). */
+static size_t NAME(block_end)(const T *u, size_t n, size_t h, const Tables *t, int constraints) {
+    size_t q = NAME(next_newline)(u, n, h);
+    while (q < n && !(constraints ? NAME(next_section)(u, n, q + 1, t) : NAME(output_line)(u, n, q + 1, t)))
+        q = NAME(next_newline)(u, n, q + 1);
+    return q;
+}
+
 /* One substitution pass, in place (a match only shortens the text, so writes never pass reads): at each
  * newline from where the last match ended, a header, then the body up to the first newline where the end
- * holds (a constraint block also ends at the end of the text); each match becomes "\n". New length. */
+ * holds (a constraint block also ends at the end of the text); each match becomes "\n". New length.
+ * An input block's body search that finds no output line from s finds none from any later start either (the
+ * same suffix, unchanged: writes stay behind the reads), so such starts are not searched again: without that
+ * a text of many "input" headers and no output line costs the square of its length (re's does). */
 static size_t NAME(sub_blocks)(T *u, size_t n, const Tables *t, int constraints) {
     size_t o = 0, i = 0, copied = 0; /* u[copied, i) is still to move to u[o...) */
+    size_t fail_from = (size_t)-1;    /* an input-block body search from here or later finds no output line */
     for (i = NAME(next_newline)(u, n, 0); i < n; i = NAME(next_newline)(u, n, i + 1)) {
-        long h = constraints ? NAME(constraint_header)(u, n, i) : NAME(section)(u, n, i + 1, "input", 5, 0, t);
-        if (h < 0) continue;
-        size_t q = NAME(next_newline)(u, n, (size_t)h);
-        while (q < n && !(constraints ? NAME(next_section)(u, n, q + 1, t)
-                                      : NAME(section)(u, n, q + 1, "output", 6, 1, t) >= 0))
-            q = NAME(next_newline)(u, n, q + 1);
-        if (q >= n && !constraints) continue;
+        size_t q = n;
+        int found = 0;
+        if (constraints) {
+            long h = NAME(constraint_header)(u, n, i);
+            if (h < 0) continue;
+            q = NAME(block_end)(u, n, (size_t)h, t, 1);
+            found = 1;
+        } else {
+            long ends[2];
+            NAME(section_ends)(u, n, i + 1, "input", 5, 0, t, &ends[0], &ends[1]);
+            for (int k = 0; k < 2 && !found; k++) { /* with "format" first, as re tries it, then without */
+                if (ends[k] < 0 || (size_t)ends[k] >= fail_from) continue;
+                q = NAME(block_end)(u, n, (size_t)ends[k], t, 0);
+                if (q < n) found = 1;
+                else fail_from = (size_t)ends[k];
+            }
+        }
+        if (!found) continue;
         memmove(u + o, u + copied, (i - copied) * sizeof(T));
         o += i - copied;
         u[o++] = '\n';
