@@ -126,7 +126,8 @@ HEADER_LINES = ["input", "Input", "INPUT:", "input format", "input\nformat", "in
                 "constraints s", "sample input", "sample\ninput 1", "sampleinput", "example", "examples:", "example 1",
                 "examples2", "note", "notes:", "notes_", "follow-up", "follow up", "followup", "follow--up",
                 "the input is given from standard input in the following format:", "print the answer.",
-                "all input values are integers", "x y", "1 2 3", "", " ", "\t", "ÿ text", "é", "Σ", "N M", "a_1 ... a_n"]
+                "all input values are integers", "x y", "1 2 3", "", " ", "\t", "ÿ text", "é", "Σ", "N M",
+                "a_1 ... a_n"]
 LINE_ENDS = ["\n", "\n", "\n", "\r\n", "\n\n", " \n", "\n "]
 
 
@@ -151,3 +152,19 @@ def test_input_headers_without_an_output_line_stay_linear() -> None:
 
     text = "story\n" + "input\nx y\n" * 3000
     assert code_statements([text]) == [code_statement(text)]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_linear_input_block_substitution_equals_the_regexes(seed: int) -> None:
+    """The Python fallback's input-block pass against the patterns that define it: per text and per
+    document of a NUL-joined batch."""
+    from acereason.curate.decontam_code import _INPUT_BLOCK, _INPUT_BLOCK_JOINED, _sub_input_blocks
+
+    rng = random.Random(seed)
+    lines = [*HEADER_LINES, "\x00"]
+    for _ in range(5000):
+        t = "\n" + "".join(rng.choice(lines) + rng.choice(LINE_ENDS) for _ in range(rng.randint(0, 12))).lower()
+        t = t.rstrip("\n") if rng.random() < 0.5 else t
+        assert _sub_input_blocks(t) == _INPUT_BLOCK_JOINED.sub("\n", t), t
+        plain = t.replace("\x00", " ")
+        assert _sub_input_blocks(plain) == _INPUT_BLOCK.sub("\n", plain), plain
