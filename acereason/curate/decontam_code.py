@@ -60,7 +60,7 @@ def code_statement(text: str) -> str:
     output description, the sample data and the explanations stay."""
     text = "\n" + text.lower()
     if "input" in text:
-        text = _sub_input_blocks(text)
+        text = _sub_input_blocks(text, joined=False)
     if "constraint" in text:
         text = _CONSTRAINTS.sub("\n", text)
     return _strip_stock(text)
@@ -69,25 +69,28 @@ def code_statement(text: str) -> str:
 _INPUT_AT = re.compile(r"\n[ \t]*input")  # where an input header can start
 _INPUT_WITH = re.compile(r"\n[ \t]*input\s+format[ \t]*:?[ \t]*\r?\n")
 _INPUT_PLAIN = re.compile(r"\n[ \t]*input[ \t]*:?[ \t]*\r?\n")
-_OUTPUT_AT = re.compile(rf"\n(?={_OUTPUT_HEADER})")
+_OUTPUT_AT = re.compile(r"\n(?=[ \t]*output(?:\s+format)?[ \t]*:?[ \t]*\r?(?:\n|\Z))")  # a NUL is a character
+_OUTPUT_AT_JOINED = re.compile(rf"\n(?={_OUTPUT_HEADER})")  # a NUL ends the document
 
 
-def _sub_input_blocks(text: str) -> str:
-    """``_INPUT_BLOCK.sub("\\n", text)`` (per document of a NUL-joined batch: ``_INPUT_BLOCK_JOINED``), in
-    linear time. The pattern's lazy body makes ``re`` rescan the rest of the document from every input header
-    that no output line follows: a document of many such headers cost the square of its length (a 160 KB
-    one, 14 s). Here the header's two forms are tried as ``re`` tries them (with "format", then without), the
-    body's end is one bounded search, and a search that found no output line from a position is not repeated
-    from a later one in the same document (it would search a part of the same, unchanged, suffix)."""
+def _sub_input_blocks(text: str, joined: bool) -> str:
+    """``_INPUT_BLOCK.sub("\\n", text)``, or with ``joined`` (a NUL-joined batch, a NUL ending each document)
+    ``_INPUT_BLOCK_JOINED.sub("\\n", text)``, in linear time. The pattern's lazy body makes ``re`` rescan the
+    rest of the document from every input header that no output line follows: a document of many such headers
+    cost the square of its length (a 160 KB one, 14 s). Here the header's two forms are tried as ``re`` tries
+    them (with "format", then without), the body's end is one bounded search, and a search that found no
+    output line from a position is not repeated from a later one in the same document (it would search a part
+    of the same, unchanged, suffix)."""
     out: list[str] = []
     last = pos = 0
     n = len(text)
     doc_end = -1  # the end (NUL or end of text) of the document holding the current header
     fail_from = n + 1  # in that document, a body search from here on finds no output line
+    output_at = _OUTPUT_AT_JOINED if joined else _OUTPUT_AT
     while (m := _INPUT_AT.search(text, pos)) is not None:
         p = m.start()
         if p > doc_end:
-            doc_end = text.find("\x00", p)
+            doc_end = text.find("\x00", p) if joined else n
             doc_end = n if doc_end < 0 else doc_end
             fail_from = n + 1
         q = -1
@@ -95,7 +98,7 @@ def _sub_input_blocks(text: str) -> str:
             h = form.match(text, p)
             if h is None or h.end() >= fail_from:
                 continue
-            end = _OUTPUT_AT.search(text, h.end(), doc_end)
+            end = output_at.search(text, h.end(), doc_end)
             if end is not None:
                 q = end.start()
                 break
@@ -201,7 +204,7 @@ def _joined_statements(texts: list[str]) -> list[str]:
         joined = "\x00\n".join(lowered)
     else:  # lowercase once, joined (a NUL ends a final sigma's context like the end of a text)
         joined = fast_lower("\n" + "\x00\n".join(texts))
-    joined = _sub_input_blocks(joined)
+    joined = _sub_input_blocks(joined, joined=True)
     joined = _sub_headers(_CONSTRAINTS_JOINED, joined, "constraint")  # "constraint" is rare: try only there
     parts = joined.split("\x00")
     # Stock sentences: find the texts holding one (a text without any base phrase holds no stock sentence,
