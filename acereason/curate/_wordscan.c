@@ -1,7 +1,10 @@
-/* One pass over a lowercased, NUL-separated batch of documents: number formatting folded, word tokens found,
- * each word hashed. The compiled form of acereason.curate.decontam_hash's numpy tokenizer (same words, same
- * hashes, same positions; tests/test_curate_decontam_speedpaths.py compares the two), built as an optional
- * extension: where no C compiler is available the numpy path runs instead.
+/* The compiled paths of decontamination (acereason.curate.decontam_hash, decontam, decontam_code), built as an
+ * optional extension by setup.py: where no C compiler is available the numpy/regex paths run instead, with the
+ * same results (tests/test_curate_wordscan.py compares each function here with the path it replaces).
+ *   scan_words     one pass over a batch: number formatting folded, word tokens found and hashed
+ *   probe_windows  every n-word window's rolled hash tested against an index table
+ *   reduce_code    code statements without their platform scaffolding (code_statement)
+ * Every input is untrusted training text: reads are bounds-checked, output sizes checked before a scan.
  *
  * scan_words(src, unit, table, dst, starts, ends, hashes, docs, drop) -> (n_words, n_units, n_nuls)
  *   src     the batch as code units: unit 1 = one byte per character (ASCII), unit 2 = UTF-16-LE units;
