@@ -183,7 +183,7 @@ def compiled() -> str:
     """Whether ours ran the compiled scan (``acereason/curate/_wordscan.c``) or the numpy paths."""
     from acereason.curate import decontam_hash
 
-    return "on" if decontam_hash._wordscan is not None and not decontam_hash._FORCE_NUMPY else "off (numpy paths)"
+    return "on" if decontam_hash.compiled_scan() is not None else "off (numpy paths)"
 
 
 def cpu_flags() -> str:

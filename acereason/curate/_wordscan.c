@@ -66,11 +66,11 @@ static size_t finish(Scan *out, size_t nw) {
 
 /* How many of the units from i on are number formatting to drop (0: none), read on the original units (each
  * decision depends only on them, so the result is that of the numpy path's independent masks). For a decimal
- * point whose digits end in zeros, *zlo/*zhi receive the zeros' range and the point's own verdict is returned. */
+ * point whose digits end in zeros, *zlo/*zhi receive the zeros' range and the point's own verdict is returned.
+ * The caller has checked that s[i] is ',' '.' or '{' and follows a digit (the scan tests that inline). */
 #define FORMAT_DROP(T)                                                                                        \
     static size_t format_drop_##T(const T *s, size_t n, size_t i, size_t *zlo, size_t *zhi) {                 \
         uint32_t c = s[i];                                                                                    \
-        if (i == 0 || !is_digit(s[i - 1])) return 0;                                                          \
         uint32_t a[7];                                                                                        \
         for (int k = 1; k <= 6; k++) a[k] = i + k < n ? s[i + k] : 0;                                         \
         if (c == 44) /* "1,000": a comma, three digits, then no digit */                                      \
@@ -107,7 +107,7 @@ FORMAT_DROP(uint16_t)
             uint32_t c = s[i];                                                                                \
             c = c - 65u < 26u ? c + 32 : c; /* ASCII lowercase here: the caller need not lower the batch */  \
             uint32_t k = c < 256 ? cls[c] : (alnum[c] ? WORD : OTHER);                                        \
-            if (__builtin_expect(k == PUNCT, 0) && i > 0 && s[i - 1] - 48u < 10u) {                          \
+            if (__builtin_expect(k == PUNCT, 0) && i > 0 && is_digit(s[i - 1])) {                           \
                 size_t skip = format_drop_##T(s, n, i, &zlo, &zhi);                                           \
                 if (skip) {                                                                                   \
                     i += skip - 1;                                                                            \

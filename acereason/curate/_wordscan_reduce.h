@@ -50,6 +50,14 @@ static inline int NAME(boundary)(const T *u, size_t n, size_t j, const Tables *t
     return j >= n || !t->word[u[j]];
 }
 
+/* word, an optional "s", then \b (examples?\b, notes?\b) at i */
+static inline int NAME(plural_word)(const T *u, size_t n, size_t i, const char *word, size_t len, const Tables *t) {
+    if (!NAME(lit)(u, n, i, word)) return 0;
+    size_t j = i + len;
+    if (j < n && u[j] == 's') j++;
+    return NAME(boundary)(u, n, j, t);
+}
+
 /* [ \t]*(?:sample\s+input|examples?\b|input\b|output\b|notes?\b|follow[- ]?up) at i */
 static int NAME(next_section)(const T *u, size_t n, size_t i, const Tables *t) {
     i = NAME(blank)(u, n, i);
@@ -63,19 +71,13 @@ static int NAME(next_section)(const T *u, size_t n, size_t i, const Tables *t) {
         while (j < n && t->space[u[j]]) j++;
         return NAME(lit)(u, n, j, "input");
     case 'e':
-        if (!NAME(lit)(u, n, i, "example")) return 0;
-        j = i + 7;
-        if (j < n && u[j] == 's') j++;
-        return NAME(boundary)(u, n, j, t);
+        return NAME(plural_word)(u, n, i, "example", 7, t);
     case 'i':
         return NAME(lit)(u, n, i, "input") && NAME(boundary)(u, n, i + 5, t);
     case 'o':
         return NAME(lit)(u, n, i, "output") && NAME(boundary)(u, n, i + 6, t);
     case 'n':
-        if (!NAME(lit)(u, n, i, "note")) return 0;
-        j = i + 4;
-        if (j < n && u[j] == 's') j++;
-        return NAME(boundary)(u, n, j, t);
+        return NAME(plural_word)(u, n, i, "note", 4, t);
     case 'f':
         if (!NAME(lit)(u, n, i, "follow")) return 0;
         j = i + 6;

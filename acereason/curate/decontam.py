@@ -123,12 +123,13 @@ class _Table:
                      ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`find` of the first ``m`` ``n``-word windows of ``ids`` (``window_hashes(ids, n)[:m]``): with the
         compiled scan, one pass that rolls each window's hash and probes the filter (no array per window)."""
-        if decontam_hash._wordscan is None or decontam_hash._FORCE_NUMPY or not len(self.hashes) or m <= 0:
+        scan = decontam_hash.compiled_scan()
+        if scan is None or not len(self.hashes) or m <= 0:
             return self.find(window_hashes(ids, n, pairs)[:m])
         hit = np.empty(m, np.int64)
         slot = np.empty(m, np.int64)
         ids = np.ascontiguousarray(ids, dtype=np.uint64)
-        count = decontam_hash._wordscan.probe_windows(ids, m, n, self.bits, int(self.bytewise), int(self.shift),
+        count = scan.probe_windows(ids, m, n, self.bits, int(self.bytewise), int(self.shift),
                                                       self.hashes, hit, slot)
         return hit[:count].copy(), slot[:count].copy()
 
@@ -323,7 +324,7 @@ class NgramIndex:
         docs, keys, poss = [], [], []
         with np.errstate(over="ignore"):
             # The first doubling step of every window length, kept for Hits; the compiled probe rolls its own.
-            pairs = ids[:-1] * _P + ids[1:] if decontam_hash._wordscan is None or decontam_hash._FORCE_NUMPY else None
+            pairs = ids[:-1] * _P + ids[1:] if decontam_hash.compiled_scan() is None else None
             h, done = ids[starts] if starts is not None else None, 1  # h: the first `done` words at each start
             for length in sorted(self._tables):
                 table = self._tables[length]

@@ -130,10 +130,11 @@ def code_statements(texts: Sequence[str]) -> list[str]:
     a text holding a NUL itself takes that path."""
     if not texts:
         return []
-    if decontam_hash._wordscan is not None and not decontam_hash._FORCE_NUMPY:
+    scan = decontam_hash.compiled_scan()
+    if scan is not None:
         # The compiled reduction (``_wordscan.c``): the same matches by hand, one text at a time, no joined
         # batch; a text it cannot lowercase by table (capital sigma, U+0130, beyond the BMP) comes back None.
-        out = decontam_hash._wordscan.reduce_code(list(texts), *_code_tables())
+        out = scan.reduce_code(list(texts), *_code_tables())
         return [code_statement(t) if r is None else r for t, r in zip(texts, out, strict=True)]
     if any("\x00" in t for t in texts):
         return [code_statement(t) for t in texts]
@@ -162,7 +163,8 @@ def _code_tables() -> tuple[bytes, bytes, bytes]:
         lower[0x3A3] = 0
         lower[0xD800:0xE000] = 0
         space = np.array([x.isspace() for x in chars], dtype=np.uint8)
-        word = np.array([x.isalnum() or x == "_" for x in chars], dtype=np.uint8)
+        word = decontam_hash._word_table().astype(np.uint8)  # isalnum, and re's \w adds the underscore
+        word[ord("_")] = 1
         _TABLES.append((lower.tobytes(), space.tobytes(), word.tobytes()))
     return _TABLES[0]
 

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,11 @@ if _wordscan is not None and getattr(_wordscan, "ABI", None) != _WORDSCAN_ABI:  
 # ACEREASON_NO_COMPILED=1 runs the numpy/regex paths even where the compiled scan is built (same results);
 # tests set this flag to compare the two.
 _FORCE_NUMPY = os.environ.get("ACEREASON_NO_COMPILED", "") == "1"
+
+
+def compiled_scan() -> Any:
+    """The compiled extension (``_wordscan``) when it is built and not turned off, else None."""
+    return None if _FORCE_NUMPY else _wordscan
 
 _WORD_OR_NUL = re.compile(r"[^\W_]+|\x00")  # word_tokens' words, and the NULs that separate spans
 _SENTINEL = np.uint64(0x5EB7_1E5E_D0C5_0000)  # ends each document in a query batch
@@ -345,7 +351,8 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
     ``drop`` (sorted) are left out, as if the text did not have them.
     """
     joined = "\x00".join(texts)
-    if _wordscan is not None and not _FORCE_NUMPY and joined.isascii():
+    scan = compiled_scan()
+    if scan is not None and joined.isascii():
         # The compiled scan lowers ASCII itself and counts the separators: a text holding a NUL shows as more.
         encoded = joined.encode("ascii")
         scanned = _words_compiled(encoded, 1, drop)
@@ -368,26 +375,18 @@ def tokenize_batch(texts: Sequence[str], drop: np.ndarray | None = None) -> Toke
     # UTF-16: one unit per BMP code point; a code point beyond the BMP becomes two surrogate units, which
     # are not alphanumeric, so it separates words (as the docstring says). Indices then differ from string
     # indices only after such a code point, which only affects the reported n-gram text.
-    if _wordscan is not None and not _FORCE_NUMPY:  # the compiled scan leaves the dropped words out itself
+    if scan is not None:
         encoded, word_hash, word_doc, starts, ends, _ = _words_compiled(encoded, unit, drop)
     else:
-        encoded, word_hash, word_doc, starts, ends = _words_numpy(encoded, unit, len(texts))
-    if drop is not None and len(drop) and len(word_hash) and (_wordscan is None or _FORCE_NUMPY):
-        # A few dropped words: a 4096-bit set on the top hash bits picks the candidates, which are checked exactly.
-        cand = bitset_candidates(_drop_bits(drop), word_hash, _DROP_SHIFT)
-        hit = cand[drop[np.searchsorted(drop, word_hash[cand]).clip(max=len(drop) - 1)] == word_hash[cand]]
-        if len(hit):
-            keep = np.ones(len(word_hash), dtype=bool)
-            keep[hit] = False
-            word_hash, word_doc, starts, ends = word_hash[keep], word_doc[keep], starts[keep], ends[keep]
+        encoded, word_hash, word_doc, starts, ends = _words_numpy(encoded, unit, len(texts), drop)
     words_per_doc = np.bincount(word_doc, minlength=len(texts))
     return TokenizedBatch(encoded, codec, word_hash, word_doc, starts, ends, words_per_doc)
 
 
-def _words_numpy(encoded: bytes, unit: int, n_docs: int) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray,
-                                                                   np.ndarray]:
+def _words_numpy(encoded: bytes, unit: int, n_docs: int, drop: np.ndarray | None) -> tuple[
+        bytes, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The word scan with numpy (where the compiled one is not built): (the batch without its number
-    formatting, word hashes, each word's document, word starts, word ends)."""
+    formatting, word hashes, each word's document, word starts, word ends), the words in ``drop`` left out."""
     # Eight NUL bytes after the text let the number folding look ahead without bounds checks.
     padded = np.frombuffer(encoded + bytes(8 * unit), dtype=np.uint8 if unit == 1 else np.uint16)
     cand, seps = _candidates(padded[:-8])  # seps: the document separators (NUL occurs nowhere else)
@@ -408,7 +407,16 @@ def _words_numpy(encoded: bytes, unit: int, n_docs: int) -> tuple[bytes, np.ndar
         word_hash = _mix((g[ends] - g[starts]) * pw[ends - 1]) if len(starts) else np.zeros(0, np.uint64)
     # Words before each separator -> how many words each document has -> the document of every word.
     words_per_doc = np.diff(np.searchsorted(starts, seps), prepend=0, append=len(starts))
-    return encoded, word_hash, np.repeat(np.arange(n_docs), words_per_doc), starts, ends
+    word_doc = np.repeat(np.arange(n_docs), words_per_doc)
+    if drop is not None and len(drop) and len(word_hash):
+        # A few dropped words: a 4096-bit set on the top hash bits picks the candidates, which are checked exactly.
+        cand = bitset_candidates(_drop_bits(drop), word_hash, _DROP_SHIFT)
+        hit = cand[drop[np.searchsorted(drop, word_hash[cand]).clip(max=len(drop) - 1)] == word_hash[cand]]
+        if len(hit):
+            keep = np.ones(len(word_hash), dtype=bool)
+            keep[hit] = False
+            word_hash, word_doc, starts, ends = word_hash[keep], word_doc[keep], starts[keep], ends[keep]
+    return encoded, word_hash, word_doc, starts, ends
 
 
 def _words_compiled(encoded: bytes, unit: int, drop: np.ndarray | None) -> tuple[bytes, np.ndarray, np.ndarray,
