@@ -61,6 +61,7 @@ from benchmarks.code_peers_set import build, iter_tests  # noqa: E402
 
 SHARED = Path(os.environ.get("ACEREASON_SHARED_DATA", REPO.parent / "shared" / "data"))
 RUNNER = Path(__file__).with_name("code_peers_runner.py")
+FLOOR = Path(__file__).with_name("code_peers_floor.py")
 
 
 def batch_of(sub: dict) -> str:
@@ -97,15 +98,20 @@ def run_ours(subs: list[dict], pool: JudgePool, native: bool = False,
     return out, seconds
 
 
+def _write_subs(path: Path, subs: list[dict], heavy: set[str] | frozenset[str]) -> None:
+    """The submissions as a harness runner reads them, each batch split into its quick and heavy part."""
+    path.write_text(json.dumps([{k: s[k] for k in ("id", "code", "fn_name", "inputs", "outputs")}
+                                | {"batch": batch_of(s) + ("/heavy" if s["id"] in heavy else "/quick")}
+                                for s in subs]))
+
+
 def run_peer(peer: str, python: str, repo: Path, subs: list[dict], workers: int,
              heavy: set[str] | frozenset[str] = frozenset()) -> dict:
     """Run a peer harness in its own interpreter (side venv) on ``subs``; its verdicts and batch seconds
     (each batch timed in two parts: the quick submissions and the ``heavy`` ones)."""
     with tempfile.TemporaryDirectory(prefix=f"peer-{peer}-") as tmp:
         src, dst = Path(tmp, "subs.json"), Path(tmp, "out.json")
-        src.write_text(json.dumps([{k: s[k] for k in ("id", "code", "fn_name", "inputs", "outputs")}
-                                   | {"batch": batch_of(s) + ("/heavy" if s["id"] in heavy else "/quick")}
-                                   for s in subs]))
+        _write_subs(src, subs, heavy)
         proc = subprocess.run([python, str(RUNNER), peer, str(repo), str(src), str(dst), "--workers", str(workers)],
                               cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         sys.stderr.write("".join(ln + "\n" for ln in proc.stderr.splitlines() if ln.startswith(peer)))
@@ -115,6 +121,20 @@ def run_peer(peer: str, python: str, repo: Path, subs: list[dict], workers: int,
     commit = repo / "COMMIT"
     result["commit"] = commit.read_text().strip() if commit.exists() else _git_head(repo)
     return result
+
+
+def run_floor(subs: list[dict], workers: int, heavy: set[str] | frozenset[str] = frozenset()) -> dict:
+    """The no-isolation floor (benchmarks/code_peers_floor.py) on ``subs``, timed like a peer."""
+    with tempfile.TemporaryDirectory(prefix="peer-floor-") as tmp:
+        src, dst = Path(tmp, "subs.json"), Path(tmp, "out.json")
+        _write_subs(src, subs, heavy)
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        proc = subprocess.run([sys.executable, str(FLOOR), str(src), str(dst), "--workers", str(workers)],
+                              cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        sys.stderr.write("".join(ln + "\n" for ln in proc.stderr.splitlines() if ln.startswith("floor")))
+        if proc.returncode != 0 or not dst.exists():
+            raise SystemExit(f"floor harness failed (rc {proc.returncode}): {proc.stderr[-2000:]}")
+        return json.loads(dst.read_text())
 
 
 def _git_head(path: Path) -> str:
@@ -157,6 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--families", default=None,
                     help="comma list: references, variants, families, a group (apps, ...) or a family (family:idiom)")
     ap.add_argument("--no-peers", action="store_true", help="run only our side")
+    ap.add_argument("--no-floor", action="store_true", help="skip the no-isolation floor")
     ap.add_argument("--out", type=Path, default=REPO / "out" / "code_peers.json")
     ap.add_argument("--resume", action="store_true", help="reuse the stages an earlier run with this --out kept")
     ap.add_argument("--write", action="store_true", help="replace our section of benchmarks/RESULTS.md")
@@ -188,12 +209,13 @@ def main(argv: list[str] | None = None) -> dict:
     peers = {} if args.no_peers else {
         p: stage(p, lambda p=p, py=py, repo=repo: run_peer(p, py, repo, subs, args.workers, heavy))
         for p, (py, repo) in _peer_args(args).items()}
+    floor = None if args.no_floor else stage("floor", lambda: run_floor(subs, args.workers, heavy))
     env = {"machine": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version(),
            "workers": args.workers, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "commit": judged_at, "load": os.getloadavg()[0], "argv": argv if argv is not None else sys.argv[1:]}
     result = {"env": env, "check_only": check_only, "native": native, "native_seconds": native_s, "ours": ours,
               "ours_seconds": ours_s, "ours_quick_seconds": quick_s, "heavy": sorted(heavy), "breakdown": split,
-              "peers": peers,
+              "peers": peers, "floor": floor,
               "subs": {s["id"]: {k: s.get(k) for k in ("group", "intended", "why", "mutation", "fn_name")}
                        | {"tests": len(s["inputs"])} for s in subs}}
     text = report(result, corpus)

@@ -147,7 +147,7 @@ def _peer_seconds(seconds: dict[str, float], batch: str, part: str | None) -> fl
 
 def _throughput(result: dict, ids: list[str], names: list[str], peers: list[str]) -> list[str]:
     """Two tables: every submission (loops included), and the quick part alone; then what bounds the first."""
-    subs, heavy = result["subs"], set(result.get("heavy", []))
+    subs, heavy, floor = result["subs"], set(result.get("heavy", [])), result.get("floor")
     ours_all, ours_quick = result["ours_seconds"], result.get("ours_quick_seconds", {})
     lines: list[str] = []
     for part, title in ((None, "every submission, loops and all failures included"),
@@ -163,10 +163,22 @@ def _throughput(result: dict, ids: list[str], names: list[str], peers: list[str]
             t |= {p: _peer_seconds(result["peers"][p]["seconds"], b, part) for p in peers}
             row = [b, str(len(sel))] + [f"{len(sel) / t[k]:.1f}" if t[k] else "-" for k in names]
             row += [f"**{t[p] / t['ours']:.1f}x**" if t["ours"] else "-" for p in peers]
+            if floor:
+                t_floor = _peer_seconds(floor["seconds"], b, part)
+                row += [f"{len(sel) / t_floor:.1f}" if t_floor else "-"]
+                row += [f"{t[p] / t_floor:.1f}x" if t_floor else "-" for p in peers]
             rows.append(row)
         lines += [f"Throughput, submissions/s ({title}; same cores, side by side):", ""]
-        lines += _block(["batch", "submissions", *[f"{n} subs/s" for n in names], *[f"ours vs {p}" for p in peers]],
-                        rows)
+        lines += _block(["batch", "submissions", *[f"{n} subs/s" for n in names], *[f"ours vs {p}" for p in peers],
+                         *(["floor subs/s", *[f"most possible vs {p}" for p in peers]] if floor else [])], rows)
+    if floor:
+        same = sum(floor["verdicts"][i] == result["ours"][i]["accepted"] for i in ids)
+        lines += ["floor = the no-isolation floor (benchmarks/code_peers_floor.py): each worker runs the programs "
+                  "in itself, nothing per submission or test but a `dup2` of the input and an `exec`, the same "
+                  "comparison functions and a 6 s CPU timer per test. No judge that isolates submissions can beat "
+                  "it, so *most possible vs peer* = the peer's time / the floor's is the largest ratio any judge "
+                  f"could reach over that peer on these submissions. Its verdicts match ours on {same} of "
+                  f"{len(ids)} (it shares one process between submissions, so it is a yardstick, not a judge).", ""]
     if heavy and peers:
         tle = [i for i in heavy if result["ours"][i]["reason"] == "time_limit"]
         loop_s = len(tle) * LIMIT_S / max(1, result["env"]["workers"])

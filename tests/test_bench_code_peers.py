@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from acereason.verify.code import JudgePool
-from benchmarks.code_peers import batch_of, run_ours, run_peer
+from benchmarks.code_peers import batch_of, run_floor, run_ours, run_peer
 from benchmarks.code_peers_families import families
 from benchmarks.code_peers_report import fault
 from benchmarks.code_peers_set import build, check_to_calls, mutate
@@ -98,3 +98,16 @@ def test_peer_harness_runs_when_present(peer: str) -> None:
     result = run_peer(peer, python, Path(repo), subs, workers=2)
     assert result["verdicts"] == {"family:idiom/stdin_read": True, "family:failure/raise_after_partial": False}
     assert json.dumps(result["seconds"])
+
+
+def test_floor_gives_the_intended_verdicts_and_times_each_part() -> None:
+    """The no-isolation floor is a yardstick: it must run the same programs to the same verdicts (stdin and
+    call-based, idioms that touch fd 0/1, exits, exceptions, a loop stopped by its CPU timer)."""
+    keep = ("family:float", "family:bool_int", "family:idiom")
+    subs = [s for s in families(0) if s["group"] in keep]
+    failures = ("exit_after_full", "call_raises", "raise_after_partial", "syntax_error", "exit1_after_full")
+    subs += [s for s in families(0) if s["id"] in {f"family:failure/{f}" for f in failures}]
+    result = run_floor(subs, workers=2, heavy={subs[0]["id"]})
+    assert {s["id"]: result["verdicts"][s["id"]] for s in subs} == {s["id"]: s["intended"] for s in subs}
+    assert set(result["seconds"]) == {"families/heavy", "families/quick"}
+    assert all(v > 0 for v in result["seconds"].values())
