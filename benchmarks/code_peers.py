@@ -7,6 +7,10 @@ Peers (public repositories, run from a checkout in a side venv, never copied int
 * veRL ``verl/utils/reward_score/prime_code`` through ``compute_score(..., continuous=True)`` as veRL's
   ``default_compute_score`` calls it, in a 2-process pool.
 
+Beside them, the no-isolation floor (benchmarks/code_peers_floor.py, ``--no-floor`` skips it): the programs run
+in the workers themselves, the least any Python judge can spend, so a peer's time over the floor's is the
+largest ratio any judge could reach over that peer on the same submissions.
+
 Submissions (benchmarks/code_peers_set.py): every reference solution of ../shared/data's code sets (APPS,
 SYNTHETIC verify, DeepCoder LeetCode train+test, LeetCodeDataset), one seeded constant/operator mutation of
 each, and the hand-made families of benchmarks/code_peers_families.py (floats, True vs 1, many tests, loops,
