@@ -109,19 +109,25 @@ def _write_subs(path: Path, subs: list[dict], heavy: set[str] | frozenset[str]) 
                                 for s in subs]))
 
 
+def _run_harness(label: str, cmd: list[str], subs: list[dict], heavy: set[str] | frozenset[str],
+                 env: dict[str, str] | None = None) -> dict:
+    """Run a harness runner (``cmd`` + SUBS OUT --workers N) in its own interpreter; its JSON result."""
+    with tempfile.TemporaryDirectory(prefix=f"peer-{label}-") as tmp:
+        src, dst = Path(tmp, "subs.json"), Path(tmp, "out.json")
+        _write_subs(src, subs, heavy)
+        proc = subprocess.run([*cmd, str(src), str(dst)], cwd=tmp, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+        sys.stderr.write("".join(ln + "\n" for ln in proc.stderr.splitlines() if ln.startswith(label)))
+        if proc.returncode != 0 or not dst.exists():
+            raise SystemExit(f"{label} harness failed (rc {proc.returncode}): {proc.stderr[-2000:]}")
+        return json.loads(dst.read_text())
+
+
 def run_peer(peer: str, python: str, repo: Path, subs: list[dict], workers: int,
              heavy: set[str] | frozenset[str] = frozenset()) -> dict:
     """Run a peer harness in its own interpreter (side venv) on ``subs``; its verdicts and batch seconds
     (each batch timed in two parts: the quick submissions and the ``heavy`` ones)."""
-    with tempfile.TemporaryDirectory(prefix=f"peer-{peer}-") as tmp:
-        src, dst = Path(tmp, "subs.json"), Path(tmp, "out.json")
-        _write_subs(src, subs, heavy)
-        proc = subprocess.run([python, str(RUNNER), peer, str(repo), str(src), str(dst), "--workers", str(workers)],
-                              cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        sys.stderr.write("".join(ln + "\n" for ln in proc.stderr.splitlines() if ln.startswith(peer)))
-        if proc.returncode != 0 or not dst.exists():
-            raise SystemExit(f"{peer} harness failed (rc {proc.returncode}): {proc.stderr[-2000:]}")
-        result = json.loads(dst.read_text())
+    result = _run_harness(peer, [python, str(RUNNER), peer, str(repo), "--workers", str(workers)], subs, heavy)
     commit = repo / "COMMIT"
     result["commit"] = commit.read_text().strip() if commit.exists() else _git_head(repo)
     return result
@@ -129,16 +135,8 @@ def run_peer(peer: str, python: str, repo: Path, subs: list[dict], workers: int,
 
 def run_floor(subs: list[dict], workers: int, heavy: set[str] | frozenset[str] = frozenset()) -> dict:
     """The no-isolation floor (benchmarks/code_peers_floor.py) on ``subs``, timed like a peer."""
-    with tempfile.TemporaryDirectory(prefix="peer-floor-") as tmp:
-        src, dst = Path(tmp, "subs.json"), Path(tmp, "out.json")
-        _write_subs(src, subs, heavy)
-        env = dict(os.environ, PYTHONPATH=str(REPO))
-        proc = subprocess.run([sys.executable, str(FLOOR), str(src), str(dst), "--workers", str(workers)],
-                              cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        sys.stderr.write("".join(ln + "\n" for ln in proc.stderr.splitlines() if ln.startswith("floor")))
-        if proc.returncode != 0 or not dst.exists():
-            raise SystemExit(f"floor harness failed (rc {proc.returncode}): {proc.stderr[-2000:]}")
-        return json.loads(dst.read_text())
+    return _run_harness("floor", [sys.executable, str(FLOOR), "--workers", str(workers)], subs, heavy,
+                        env=dict(os.environ, PYTHONPATH=str(REPO)))
 
 
 def _git_head(path: Path) -> str:

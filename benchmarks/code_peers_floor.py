@@ -1,7 +1,7 @@
 """The no-isolation floor for benchmarks/code_peers.py: the least any Python judge can spend on a submission.
 
 ``python code_peers_floor.py SUBS.json OUT.json [--workers 2]`` (run by our own interpreter with the repo on
-``PYTHONPATH``; written like code_peers_runner.py's output: ``{"verdicts", "seconds", "python"}``).
+``PYTHONPATH``; timed per batch and written by code_peers_runner.py's ``time_batches``/``write_result``).
 
 Each of ``workers`` long-lived processes runs submissions one after another *in itself*: no process, namespace,
 uid or limit per submission or per test, no fork, no pipe. A stdin test puts its input on fd 0 and a fresh
@@ -25,9 +25,13 @@ import platform
 import resource
 import signal
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
+
+from acereason.verify.code.compare import parse_json_value, stdout_matches, values_match
+from acereason.verify.code.harness import Program
+from acereason.verify.code.prelude import build_prelude
+from benchmarks.code_peers_runner import time_batches, write_result
 
 LIMIT_S = 6.0
 
@@ -61,8 +65,6 @@ def _limited(fn: Any, *args: Any) -> Any:
 
 def _init() -> None:
     global _FDS
-    from acereason.verify.code.prelude import build_prelude
-
     _PRELUDE.update(build_prelude())
     # Deep recursion (sys.setrecursionlimit(10**6) is common) needs the main thread's stack to grow.
     _, hard = resource.getrlimit(resource.RLIMIT_STACK)
@@ -109,14 +111,14 @@ def _stdin_test(code: Any, text: str) -> tuple[bool, str]:
     return ok, b"".join(chunks).decode(errors="replace")
 
 
-def _call_tests(code: Any, fn_name: str, sub: dict, compare: Any, parse: Any) -> bool:
+def _call_tests(code: Any, fn_name: str, sub: dict) -> bool:
     ns = dict(_PRELUDE, __name__="solution")
     try:
         _limited(exec, code, ns)
         for inp, out in zip(sub["inputs"], sub["outputs"], strict=True):
             args = [json.loads(line) for line in inp.split("\n") if line.strip()]
             fn = getattr(ns["Solution"](), fn_name) if "Solution" in ns else ns[fn_name]
-            if not compare(_limited(fn, *args), parse(out)):
+            if not values_match(_limited(fn, *args), parse_json_value(out)):
                 return False
     except BaseException:
         return False
@@ -125,15 +127,12 @@ def _call_tests(code: Any, fn_name: str, sub: dict, compare: Any, parse: Any) ->
 
 def judge_one(sub: dict) -> bool:
     """Accepted on every test, in this process, with the thinnest harness (see the module docstring)."""
-    from acereason.verify.code.compare import parse_json_value, stdout_matches, values_match
-    from acereason.verify.code.harness import Program
-
     try:  # our compile, with its fallback for a top-level ``return`` (run as a function, as APPS programs expect)
         code = Program(sub["code"], {}).code
     except (SyntaxError, ValueError):
         return False
     if sub["fn_name"]:
-        return _call_tests(code, sub["fn_name"], sub, values_match, parse_json_value)
+        return _call_tests(code, sub["fn_name"], sub)
     for inp, out in zip(sub["inputs"], sub["outputs"], strict=True):
         ok, got = _stdin_test(code, inp)
         if not ok or not stdout_matches(got, out):
@@ -149,24 +148,13 @@ def main() -> None:
     args = ap.parse_args()
     with open(args.subs) as fh:
         subs = json.load(fh)
-    batches: dict[str, list[dict]] = {}
-    for s in subs:
-        batches.setdefault(s["batch"], []).append(s)
-    verdicts: dict[str, bool] = {}
-    seconds: dict[str, float] = {}
     with ProcessPoolExecutor(args.workers, initializer=_init) as ex:
+        # Started and warm before any batch is timed: the floor is the programs' cost, not the pool's.
         list(ex.map(judge_one, [{"code": "pass", "fn_name": None, "inputs": [], "outputs": []}] * args.workers))
-        for name, items in batches.items():
-            t0 = time.perf_counter()
-            for s, ok in zip(items, ex.map(judge_one, items, chunksize=1), strict=True):
-                verdicts[s["id"]] = ok
-            seconds[name] = time.perf_counter() - t0
-            print(f"floor {name}: {len(items)} in {seconds[name]:.1f} s", file=sys.stderr, flush=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump({"verdicts": verdicts, "seconds": seconds, "python": platform.python_version()}, fh)
-    os.replace(tmp, args.out)
-
+        result = time_batches(subs, lambda items: dict(zip([s["id"] for s in items],
+                                                           ex.map(judge_one, items, chunksize=1), strict=True)),
+                              "floor")
+    write_result(args.out, result | {"python": platform.python_version()})
 
 if __name__ == "__main__":
     main()

@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 
@@ -55,6 +56,30 @@ def _prime(subs: list[dict], workers: int) -> dict[str, bool]:
         return {s["id"]: ok for s, ok in zip(subs, ex.map(_prime_one, subs, chunksize=1), strict=True)}
 
 
+def time_batches(subs: list[dict], run: Callable[[list[dict]], dict[str, bool]], label: str) -> dict:
+    """``{"verdicts": {id: bool}, "seconds": {batch: s}}``: ``run`` on each batch (the ``batch`` field) in turn,
+    timed alone; also the harness runner of benchmarks/code_peers_floor.py."""
+    batches: dict[str, list[dict]] = {}
+    for s in subs:
+        batches.setdefault(s["batch"], []).append(s)
+    verdicts: dict[str, bool] = {}
+    seconds: dict[str, float] = {}
+    for name, items in batches.items():
+        t0 = time.perf_counter()
+        verdicts.update(run(items))
+        seconds[name] = time.perf_counter() - t0
+        print(f"{label} {name}: {len(items)} in {seconds[name]:.1f} s", file=sys.stderr, flush=True)
+    return {"verdicts": verdicts, "seconds": seconds}
+
+
+def write_result(path: str, result: dict) -> None:
+    """Write the runner's JSON through a temporary file, so a killed run leaves no half-written result."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(result, fh)
+    os.replace(tmp, path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("peer", choices=["lcb", "prime"])
@@ -68,19 +93,8 @@ def main() -> None:
     run = _lcb if args.peer == "lcb" else _prime
     with open(args.subs) as fh:
         subs = json.load(fh)
-    batches: dict[str, list[dict]] = {}
-    for s in subs:
-        batches.setdefault(s["batch"], []).append(s)
-    verdicts: dict[str, bool] = {}
-    seconds: dict[str, float] = {}
-    for name, items in batches.items():
-        t0 = time.perf_counter()
-        verdicts.update(run(items, args.workers))
-        seconds[name] = time.perf_counter() - t0
-        print(f"{args.peer} {name}: {len(items)} in {seconds[name]:.1f} s", file=sys.stderr, flush=True)
-    with open(args.out, "w") as fh:
-        json.dump({"verdicts": verdicts, "seconds": seconds, "python": sys.version.split()[0]}, fh)
-
+    result = time_batches(subs, lambda items: run(items, args.workers), args.peer)
+    write_result(args.out, result | {"python": sys.version.split()[0]})
 
 if __name__ == "__main__":
     main()
