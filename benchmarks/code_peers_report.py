@@ -187,10 +187,10 @@ def _throughput(result: dict, ids: list[str], names: list[str], peers: list[str]
         workers = result["env"]["workers"]
         loop_s = len(tle) * LIMIT_S / max(1, workers)
         quick_floor = _peer_seconds(floor["seconds"], "all", "quick") if floor else 0.0
+        least = loop_s + quick_floor
         rows = []
         for p in peers:
             total = _peer_seconds(result["peers"][p]["seconds"], "all", None)
-            least = loop_s + quick_floor
             rows.append([NAMES[p], f"{total:.0f} s", f"{quick_floor:.1f} s" if floor else "-", f"{loop_s:.0f} s",
                          f"**{total / least:.1f}x**" if least else "-"])
         lines += [f"What bounds the first table: {len(tle)} submissions loop until the 6 s limit in our judge, and a "

@@ -102,7 +102,7 @@ def test_peer_harness_runs_when_present(peer: str) -> None:
 
 def test_floor_gives_the_intended_verdicts_and_times_each_part() -> None:
     """The no-isolation floor is a yardstick: it must run the same programs to the same verdicts (stdin and
-    call-based, idioms that touch fd 0/1, exits, exceptions, a loop stopped by its CPU timer)."""
+    call-based, idioms that touch fd 0/1, exits, exceptions, a syntax error); no loop here, it would cost 6 s."""
     keep = ("family:float", "family:bool_int", "family:idiom")
     subs = [s for s in families(0) if s["group"] in keep]
     failures = ("exit_after_full", "call_raises", "raise_after_partial", "syntax_error", "exit1_after_full")
